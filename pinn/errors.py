@@ -1,0 +1,105 @@
+"""Errors a user can act on.
+
+A :class:`ProblemError` says which file, which place in it (``equations[1]``,
+``--set training.seed``), what is wrong and how to fix it, and, for an
+expression, shows the text with a caret under the offending column.  A
+:class:`SolveError` is a failure of the solver itself on a valid problem.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Iterable, Optional, Sequence, Tuple
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Return ``" Did you mean 'x'?"`` for the closest choice, or ``""``."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def one_of(choices: Sequence[str]) -> str:
+    """``"a, b or c"`` for a message listing valid choices."""
+    choices = [str(c) for c in choices]
+    if not choices:
+        return "(none)"
+    if len(choices) == 1:
+        return choices[0]
+    return ", ".join(choices[:-1]) + " or " + choices[-1]
+
+
+class PinnError(Exception):
+    """Base class of the errors pinn raises on purpose."""
+
+
+@dataclass(frozen=True)
+class ExpressionError(PinnError):
+    """A fault inside one expression: the message, a fix and the columns it spans.
+
+    Raised by the parser and resolver, which know nothing of files; the
+    problem loader turns it into a :class:`ProblemError` with file and field.
+    """
+
+    message: str
+    fix: str = ""
+    span: Tuple[int, int] = (0, 0)
+
+    def __str__(self) -> str:
+        return self.message + (f" {self.fix}" if self.fix else "")
+
+
+class ProblemError(PinnError):
+    """An invalid problem: file, location, message, fix and the offending text."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: Optional[str] = None,
+        location: Optional[str] = None,
+        fix: str = "",
+        source: Optional[str] = None,
+        span: Optional[Tuple[int, int]] = None,
+    ):
+        self.message = message
+        self.file = file
+        self.location = location
+        self.fix = fix
+        self.source = source
+        self.span = span
+        super().__init__(self.render())
+
+    def with_file(self, file: Optional[str]) -> "ProblemError":
+        """A copy that names ``file`` (if it named none)."""
+        if self.file or not file:
+            return self
+        return ProblemError(
+            self.message, file=file, location=self.location, fix=self.fix,
+            source=self.source, span=self.span,
+        )
+
+    def render(self) -> str:
+        """The message as printed to the user, on several lines."""
+        head = ": ".join(p for p in (self.file, self.location) if p)
+        text = f"{head}: " if head else ""
+        if self.source is not None and self.span is None:
+            text += f'"{self.source}": '
+        text += self.message
+        lines = [text]
+        if self.source is not None and self.span is not None:
+            start, end = self.span
+            start = max(0, min(start, len(self.source)))
+            width = max(1, min(end, len(self.source) + 1) - start)
+            lines.append("    " + self.source)
+            lines.append("    " + " " * start + "^" * width)
+        if self.fix:
+            lines.append("  " + self.fix)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:  # the rendered text, not the bare message
+        return self.render()
+
+
+class SolveError(PinnError):
+    """The solver could not run a valid problem (not a user mistake in the file)."""
