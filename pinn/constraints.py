@@ -96,3 +96,41 @@ def _lagrange(fixed):
             seen.add(f.point)
             chosen.append((index, f))
     return chosen
+
+
+def output_scales(
+    unknowns: Sequence[str],
+    built: Mapping[str, BuiltIn],
+    length: float,
+    constants: Mapping[str, float],
+    data_values: Mapping[str, "object"] | None = None,
+) -> Dict[str, float]:
+    """A magnitude for each unknown, so the network's raw output stays O(1).
+
+    s_u = max(1, |v_k| L^k / k! over the built-in values v_k, max |data of u|):
+    the size of the built-in polynomial over the domain, or of the observations.
+    """
+    import math
+
+    import numpy as np
+
+    from .expressions import constant_value, substitute
+
+    scales = {}
+    for unknown in unknowns:
+        scale = 1.0
+        form = built.get(unknown)
+        if form is not None:
+            for order, value in zip(form.orders, form.values):
+                try:
+                    magnitude = abs(constant_value(substitute(value, constants)))
+                except (ValueError, KeyError):
+                    continue  # depends on a trainable parameter: no a-priori size
+                scale = max(scale, magnitude * length**order / math.factorial(order))
+        if data_values and unknown in data_values:
+            observed = np.asarray(data_values[unknown], dtype=float)
+            observed = observed[np.isfinite(observed)]
+            if observed.size:
+                scale = max(scale, float(np.max(np.abs(observed))))
+        scales[unknown] = scale
+    return scales

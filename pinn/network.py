@@ -1,0 +1,160 @@
+"""The network and the trial solution built on it.
+
+:class:`MLP` maps the variable, scaled from the domain [a, b] to [-1, 1], through
+dense layers with a smooth activation to one raw output per unknown.
+:class:`TrialSolution` turns those raw outputs into the unknowns,
+u(x) = P(x) + s * D(x) * N(x) (see :mod:`pinn.constraints`), and holds the
+problem's trainable parameters, so that one list of variables is trained.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Dict, Mapping, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from . import expressions as ex
+from .constraints import BuiltIn
+from .problem import ACTIVATIONS
+
+
+def _mish(v):
+    return v * tf.tanh(tf.nn.softplus(v))
+
+
+#: Activation functions by the names a problem file uses (same keys as problem.ACTIVATIONS).
+ACTIVATION_FUNCTIONS: Dict[str, Callable] = {
+    "tanh": tf.tanh,
+    "sin": tf.sin,
+    "cos": tf.cos,
+    "silu": tf.nn.silu,
+    "swish": tf.nn.silu,
+    "gelu": lambda v: tf.nn.gelu(v, approximate=False),
+    "softplus": tf.nn.softplus,
+    "sigmoid": tf.sigmoid,
+    "elu": tf.nn.elu,
+    "selu": tf.nn.selu,
+    "mish": _mish,
+    "gaussian": lambda v: tf.exp(-v * v),
+    "relu": tf.nn.relu,
+    "relu6": tf.nn.relu6,
+    "leaky_relu": tf.nn.leaky_relu,
+    "hard_tanh": lambda v: tf.clip_by_value(v, -1.0, 1.0),
+    "hard_sigmoid": lambda v: tf.clip_by_value(0.2 * v + 0.5, 0.0, 1.0),
+    "linear": tf.identity,
+}
+assert set(ACTIVATION_FUNCTIONS) == set(ACTIVATIONS)
+
+
+class MLP(tf.Module):
+    """N(x) = W_L s(... s(W_1 xhat + b_1) ...) + b_L with xhat = 2 (x - a) / (b - a) - 1.
+
+    Glorot-normal weights from ``seed`` (numpy, so the same seed gives the same
+    network on any device), zero biases.  Input ``x`` has shape [N, 1], output [N, outputs].
+    """
+
+    def __init__(self, hidden: Sequence[int], outputs: int, activation: str, domain, dtype: tf.DType, seed: int):
+        super().__init__(name="mlp")
+        rng = np.random.default_rng(seed)
+        widths = [1, *hidden, outputs]
+        self.kernels = []
+        self.biases = []
+        for index, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
+            std = math.sqrt(2.0 / (fan_in + fan_out))
+            self.kernels.append(tf.Variable(rng.normal(0.0, std, (fan_in, fan_out)), dtype=dtype, name=f"kernel_{index}"))
+            self.biases.append(tf.Variable(np.zeros(fan_out), dtype=dtype, name=f"bias_{index}"))
+        self.activation_name = activation
+        self.activation = ACTIVATION_FUNCTIONS[activation]
+        low, high = domain
+        self.center = (low + high) / 2.0
+        self.half_width = (high - low) / 2.0
+
+    def __call__(self, x):
+        h = (x - self.center) / self.half_width
+        last = len(self.kernels) - 1
+        for index, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
+            h = tf.matmul(h, kernel) + bias
+            if index < last:
+                h = self.activation(h)
+        return h
+
+
+class TrialSolution(tf.Module):
+    """The unknowns as functions of x: u_i(x) = P_i(x) + s_i D_i(x) N_i(x).
+
+    Calling it on x of shape [N, 1] gives [N, len(unknowns)].  ``parameters``
+    maps each trainable problem parameter to its variable.
+    """
+
+    def __init__(
+        self,
+        network: MLP,
+        unknowns: Sequence[str],
+        built_in: Mapping[str, BuiltIn],
+        scales: Mapping[str, float],
+        length: float,
+        constants: Mapping[str, float],
+        trainable: Mapping[str, float],
+        dtype: tf.DType,
+    ):
+        super().__init__(name="trial_solution")
+        self.network = network
+        self.unknowns = tuple(unknowns)
+        self.built_in = dict(built_in)
+        self.scales = {u: float(scales[u]) for u in unknowns}
+        self.length = float(length)
+        self.dtype = dtype
+        self.parameters = {name: tf.Variable(value, dtype=dtype, name=f"parameter_{name}") for name, value in trainable.items()}
+        self._values = {
+            u: tuple(ex.substitute(v, constants) for v in form.values) for u, form in self.built_in.items()
+        }
+        self._functions = ex.tensorflow_functions()
+
+    def _value(self, node):
+        return ex.evaluate(node, self.parameters, self._functions)
+
+    def __call__(self, x):
+        raw = self.network(x)
+        columns = []
+        for index, unknown in enumerate(self.unknowns):
+            column = self.scales[unknown] * raw[:, index : index + 1]
+            form = self.built_in.get(unknown)
+            if form is not None:
+                offset, factor = self._polynomial_and_factor(form, self._values[unknown], x)
+                column = offset + factor * column
+            columns.append(column)
+        return columns[0] if len(columns) == 1 else tf.concat(columns, axis=1)
+
+    def _polynomial_and_factor(self, form: BuiltIn, values, x):
+        """P(x) and D(x) of :mod:`pinn.constraints` for one unknown, each [N, 1]."""
+        if form.form == "taylor":
+            point = form.points[0]
+            shifted = x - point
+            offset = tf.zeros_like(x)
+            power = tf.ones_like(x)
+            for order, value in sorted(zip(form.orders, values), key=lambda item: item[0]):
+                offset = offset + self._value(value) * power / math.factorial(order)
+                power = power * shifted
+            factor = tf.ones_like(x)
+            for _ in form.orders:
+                factor = factor * (shifted / self.length)
+            return offset, factor
+        # Lagrange: values at distinct points
+        offset = tf.zeros_like(x)
+        for i, (p_i, value) in enumerate(zip(form.points, values)):
+            basis = tf.ones_like(x)
+            for j, p_j in enumerate(form.points):
+                if j != i:
+                    basis = basis * ((x - p_j) / (p_i - p_j))
+            offset = offset + self._value(value) * basis
+        factor = tf.ones_like(x)
+        for p in form.points:
+            factor = factor * ((x - p) / self.length)
+        return offset, factor
+
+    @property
+    def weights(self):
+        """Every trained variable: network weights, then problem parameters (fixed order)."""
+        return [*self.network.kernels, *self.network.biases, *self.parameters.values()]

@@ -1,0 +1,160 @@
+"""Residuals of equations, conditions and data, and the loss built from them.
+
+Derivatives come from nested ``tf.GradientTape``s (:func:`derivatives`); the
+residual of ``left = right`` is ``left - right`` evaluated with the TensorFlow
+function table.  Each equation, condition and the data misfit is one loss term:
+
+    L_equation[i]  = mean over collocation points of r_i(x)^2
+    L_condition[j] = r_j^2
+    L_data         = mean over observations of ((u(x_k) - u_k) / s_u)^2
+
+and the total is the weighted sum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from . import expressions as ex
+from .problem import Problem
+
+
+def derivatives(function: Callable, x, order: int) -> List:
+    """[f(x), f'(x), ..., f^(order)(x)] for a pointwise f from [N, 1] to [N, m].
+
+    One nested tape per order; each output column is differentiated
+    separately, which is exact because row i of f depends on x_i only.
+    Works inside ``tf.function`` and under an outer tape (for training).
+    """
+    if order == 0:
+        return [function(x)]
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        lower = derivatives(function, x, order - 1)
+        top = lower[-1]
+        columns = [top[:, i] for i in range(top.shape[1])]
+    gradients = [tape.gradient(column, x) for column in columns]
+    del tape
+    gradients = [tf.zeros_like(x) if g is None else g for g in gradients]
+    return lower + [tf.concat(gradients, axis=1)]
+
+
+def collocation_points(domain: Tuple[float, float], count: int, sampler: str, rng: np.random.Generator) -> np.ndarray:
+    """``count`` points in the domain, shape [count, 1]: a uniform grid (ends included),
+    a scrambled Sobol sequence, or uniform random draws."""
+    low, high = domain
+    if sampler == "grid":
+        unit = np.linspace(0.0, 1.0, count) if count > 1 else np.array([0.5])
+    elif sampler == "sobol":
+        from scipy.stats import qmc
+
+        unit = qmc.Sobol(d=1, scramble=True, seed=rng).random(count)[:, 0]
+    elif sampler == "random":
+        unit = rng.random(count)
+    else:
+        raise ValueError(f"unknown sampler {sampler!r}")
+    return (low + (high - low) * np.sort(unit)).reshape(-1, 1)
+
+
+@dataclass(frozen=True)
+class Term:
+    """One loss term: its name in the history and the residual expression."""
+
+    name: str
+    residual: ex.Node
+
+
+@dataclass(frozen=True, eq=False)
+class Residuals:
+    """The compiled loss of a problem: terms, condition points, data and weights."""
+
+    variable: str
+    unknowns: Tuple[str, ...]
+    max_order: int
+    equations: Tuple[Term, ...]
+    conditions: Tuple[Term, ...]
+    condition_points: np.ndarray  # [P, 1], the distinct points of penalised conditions
+    data_x: Optional[np.ndarray]  # [M, 1]
+    data_values: Optional[np.ndarray]  # [M, U] (0 where missing)
+    data_mask: Optional[np.ndarray]  # [M, U] 1 where observed
+    data_scales: Optional[np.ndarray]  # [U]
+    weights: np.ndarray  # one weight per term
+
+    @property
+    def term_names(self) -> Tuple[str, ...]:
+        names = [t.name for t in self.equations] + [t.name for t in self.conditions]
+        return tuple(names + (["data"] if self.data_x is not None else []))
+
+    def loss_terms(self, model, x):
+        """The vector of loss terms (ordered as :attr:`term_names`) at collocation points x [N, 1]."""
+        functions = ex.tensorflow_functions()
+        dtype = x.dtype
+        count = tf.shape(x)[0]
+        points = tf.constant(self.condition_points, dtype=dtype)
+        batch = tf.concat([x, points], axis=0) if self.conditions else x
+        values = derivatives(model, batch, self.max_order)
+        scope = dict(model.parameters)
+        scope[self.variable] = x[:, 0]
+        for i, unknown in enumerate(self.unknowns):
+            for order, value in enumerate(values):
+                scope[(unknown, order)] = value[:count, i]
+                for row, point in enumerate(self.condition_points[:, 0]):
+                    scope[(unknown, order, float(point))] = value[count + row, i]
+            scope[unknown] = scope[(unknown, 0)]
+        terms = []
+        for term in self.equations:
+            residual = ex.evaluate(term.residual, scope, functions)
+            terms.append(tf.reduce_mean(tf.square(residual + tf.zeros_like(x[:, 0]))))
+        for term in self.conditions:
+            residual = ex.evaluate(term.residual, scope, functions)
+            terms.append(tf.square(tf.cast(residual, dtype)))
+        if self.data_x is not None:
+            predicted = model(tf.constant(self.data_x, dtype=dtype))
+            misfit = (predicted - tf.constant(self.data_values, dtype=dtype)) / tf.constant(self.data_scales, dtype=dtype)
+            mask = tf.constant(self.data_mask, dtype=dtype)
+            terms.append(tf.reduce_sum(mask * tf.square(misfit)) / float(self.data_mask.sum()))
+        return tf.stack(terms)
+
+
+def compile_residuals(problem: Problem, penalised, scales) -> Residuals:
+    """Residuals of ``problem`` with ``penalised`` conditions as penalty terms.
+
+    Constants and fixed parameters are folded into numbers here, so the
+    compiled step carries only the trainable parameters as names.
+    """
+    constants = problem.constants
+    equations = tuple(
+        Term(f"equation[{i}]", ex.substitute(e.residual, constants)) for i, e in enumerate(problem.equations)
+    )
+    conditions = tuple(
+        Term(f"condition[{problem.conditions.index(c)}]", ex.substitute(c.residual, constants)) for c in penalised
+    )
+    points = sorted({p for c in penalised for p in c.points})
+    data_x = data_values = data_mask = data_scales = None
+    if problem.data is not None:
+        data = problem.data
+        data_x = data.variable.reshape(-1, 1).astype(float)
+        columns = [data.values.get(u, np.full(len(data), np.nan)) for u in problem.unknowns]
+        stacked = np.stack(columns, axis=1)
+        data_mask = np.isfinite(stacked).astype(float)
+        data_values = np.where(np.isfinite(stacked), stacked, 0.0)
+        data_scales = np.array([scales[u] for u in problem.unknowns], dtype=float)
+    w = problem.training.weights
+    weights = [w.equations] * len(equations) + [w.conditions] * len(conditions) + ([w.data] if data_x is not None else [])
+    return Residuals(
+        variable=problem.variable,
+        unknowns=problem.unknowns,
+        max_order=problem.max_order,
+        equations=equations,
+        conditions=conditions,
+        condition_points=np.array(points, dtype=float).reshape(-1, 1),
+        data_x=data_x,
+        data_values=data_values,
+        data_mask=data_mask,
+        data_scales=data_scales,
+        weights=np.array(weights, dtype=float),
+    )

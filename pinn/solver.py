@@ -1,0 +1,65 @@
+"""The composition root: Problem -> residuals and network -> training -> Solution."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Optional, Tuple
+
+import numpy as np
+
+from .problem import Problem
+from .solution import Solution, evaluate_model
+
+
+def build_model(problem: Problem):
+    """The trial solution (network with built-in conditions) and the compiled residuals."""
+    import tensorflow as tf
+
+    from .constraints import output_scales, split_conditions
+    from .network import MLP, TrialSolution
+    from .residuals import compile_residuals
+
+    dtype = {"float64": tf.float64, "float32": tf.float32}[problem.training.dtype]
+    if problem.training.constraints == "soft":
+        built, penalised = {}, list(problem.conditions)
+    else:
+        built, penalised = split_conditions(problem.conditions, problem.unknowns, problem.orders)
+    data_values = problem.data.values if problem.data is not None else None
+    scales = output_scales(problem.unknowns, built, problem.length, problem.constants, data_values)
+    network = MLP(problem.network.hidden, len(problem.unknowns), problem.network.activation, problem.domain, dtype, problem.training.seed)
+    trainable = {p.name: p.value for p in problem.trainable_parameters}
+    model = TrialSolution(network, problem.unknowns, built, scales, problem.length, problem.constants, trainable, dtype)
+    return model, compile_residuals(problem, penalised, scales)
+
+
+def output_orders(problem: Problem) -> dict:
+    """Derivative orders reported per unknown: as the equations use them (2 for a plain fit)."""
+    if problem.kind == "fit":
+        return {u: 2 for u in problem.unknowns}
+    return dict(problem.orders)
+
+
+def make_solution(problem: Problem, model, training) -> Solution:
+    """Evaluate the trained model on the output grid and freeze the result."""
+    x = np.linspace(problem.domain[0], problem.domain[1], problem.output.points)
+    orders = output_orders(problem)
+    everything = evaluate_model(model, problem.unknowns, x, max(orders.values(), default=0))
+    values = {u: everything[u][: orders[u] + 1] for u in problem.unknowns}
+    parameters = {p.name: p.value for p in problem.parameters}
+    parameters.update({name: float(v.numpy()) for name, v in model.parameters.items()})
+    return Solution(problem=problem, x=x, values=values, parameters=parameters, training=training, model=model)
+
+
+def solve(problem: Problem, *, seed: Optional[int] = None, progress: Optional[Callable] = None) -> Solution:
+    """Solve ``problem`` with a physics-informed network and return the :class:`Solution`.
+
+    ``seed`` overrides ``problem.training.seed``; ``progress`` is called with a
+    :class:`pinn.training.Progress` after each block of steps.
+    """
+    from .training import train
+
+    if seed is not None:
+        problem = dataclasses.replace(problem, training=dataclasses.replace(problem.training, seed=int(seed)))
+    model, residuals = build_model(problem)
+    result = train(model, residuals, problem.training, problem.domain, progress=progress)
+    return make_solution(problem, model, result)

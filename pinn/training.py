@@ -1,0 +1,302 @@
+"""Training: Adam in compiled blocks of steps, then L-BFGS through scipy.
+
+Adam runs ``steps_per_call`` steps per compiled call (one call costs about as
+much as a few steps, so single-step calls waste most of the time), keeps the
+weights with the lowest loss seen, and stops at the first non-finite loss.
+L-BFGS-B (scipy) then works on the flattened weights with a compiled function
+returning the loss and its gradient.  ``tf.function`` wrapping happens in
+:func:`_compile` only, with ``eager=True`` to debug.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from .problem import TrainingSpec
+from .residuals import Residuals, collocation_points
+
+
+class Status(enum.Enum):
+    """Why training ended; ``success`` for the first two."""
+
+    CONVERGED = "converged"
+    MAX_STEPS = "max_steps"
+    NONFINITE_LOSS = "nonfinite_loss"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def success(self) -> bool:
+        return self in (Status.CONVERGED, Status.MAX_STEPS)
+
+
+STATUS_MESSAGES = {
+    Status.CONVERGED: "L-BFGS converged: the loss stopped decreasing within machine precision.",
+    Status.MAX_STEPS: "Training ran all its steps.",
+    Status.NONFINITE_LOSS: "The loss became non-finite; the best finite weights were kept.",
+    Status.INTERRUPTED: "Training was interrupted; the best weights so far were kept.",
+}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a progress display is told after each block of steps."""
+
+    phase: str
+    step: int
+    total_steps: int
+    loss: float
+    best_loss: float
+    steps_per_second: float
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingResult:
+    """What training reached: status, message, history and counts.
+
+    ``history`` maps ``step``, ``phase`` (0 Adam, 1 L-BFGS), ``total`` and
+    each term name (``equation[0]``, ``condition[1]``, ``data``) to arrays of
+    equal length, one entry per recorded point.
+    """
+
+    status: Status
+    message: str
+    history: Mapping[str, np.ndarray]
+    adam_steps: int
+    lbfgs_steps: int
+    adam_seconds: float
+    lbfgs_seconds: float
+    best_loss: float
+    stops: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def steps(self) -> int:
+        return self.adam_steps + self.lbfgs_steps
+
+    @property
+    def train_seconds(self) -> float:
+        return self.adam_seconds + self.lbfgs_seconds
+
+
+def _learning_rate(spec: TrainingSpec):
+    """lr(step) as a function of a float tensor step, per the schedule."""
+    adam = spec.adam
+    start = adam.learning_rate
+    final = adam.final_learning_rate if adam.final_learning_rate is not None else start / 100.0
+    steps = max(adam.steps, 1)
+    if adam.schedule == "exponential":
+        rate = math.log(final / start) / steps
+        return lambda step: start * tf.exp(rate * step)
+    if adam.schedule == "cosine":
+        return lambda step: final + 0.5 * (start - final) * (1.0 + tf.cos(math.pi * tf.minimum(step / steps, 1.0)))
+    return lambda step: start + 0.0 * step
+
+
+class _History:
+    def __init__(self, names: Sequence[str]):
+        self.names = list(names)
+        self.rows: List[Tuple[int, int, float, np.ndarray]] = []
+
+    def add(self, step: int, phase: int, total: float, terms: np.ndarray) -> None:
+        self.rows.append((step, phase, total, np.asarray(terms, dtype=float)))
+
+    def arrays(self) -> Dict[str, np.ndarray]:
+        out = {
+            "step": np.array([r[0] for r in self.rows], dtype=np.int64),
+            "phase": np.array([r[1] for r in self.rows], dtype=np.int64),
+            "total": np.array([r[2] for r in self.rows], dtype=float),
+        }
+        for index, name in enumerate(self.names):
+            out[name] = np.array([r[3][index] for r in self.rows], dtype=float)
+        return out
+
+
+def _compile(function: Callable, spec: TrainingSpec) -> Callable:
+    """The one place steps are compiled: tf.function (with XLA if asked) or eager."""
+    if spec.eager:
+        return function
+    return tf.function(function, jit_compile=spec.jit_compile, reduce_retracing=True)
+
+
+def train(model, residuals: Residuals, spec: TrainingSpec, domain, *, progress: Optional[Callable[[Progress], None]] = None) -> TrainingResult:
+    """Fit ``model`` (a :class:`~pinn.network.TrialSolution`) to the residuals.
+
+    Adam for ``spec.adam.steps`` steps, keeping the best weights, then
+    L-BFGS-B for up to ``spec.lbfgs.steps`` iterations.  A KeyboardInterrupt
+    ends training with status INTERRUPTED and the best weights restored.
+    """
+    dtype = model.dtype
+    variables = model.weights
+    rng = np.random.default_rng(spec.seed + 1)
+    points = tf.Variable(collocation_points(domain, spec.points, spec.sampler, rng), dtype=dtype, trainable=False, name="collocation")
+    weights = tf.constant(residuals.weights, dtype=dtype)
+    history = _History(residuals.term_names)
+    stops: Dict[str, str] = {}
+    status = Status.MAX_STEPS
+    best_loss = tf.Variable(np.inf, dtype=dtype, trainable=False)
+    best = [tf.Variable(v, trainable=False) for v in variables]
+
+    def loss(x):
+        terms = residuals.loss_terms(model, x)
+        return tf.reduce_sum(weights * terms), terms
+
+    adam_steps, adam_seconds = 0, 0.0
+    try:
+        if spec.adam.steps > 0:
+            adam_steps, adam_seconds, status, reason = _adam(model, variables, loss, points, best, best_loss, spec, rng, domain, history, progress)
+            stops["adam"] = reason
+        lbfgs_steps, lbfgs_seconds = 0, 0.0
+        if spec.lbfgs.steps > 0 and status.success:
+            lbfgs_steps, lbfgs_seconds, status, reason = _lbfgs(variables, loss, points, best, best_loss, spec, history, progress, adam_steps)
+            stops["lbfgs"] = reason
+    except KeyboardInterrupt:
+        status = Status.INTERRUPTED
+        lbfgs_steps, lbfgs_seconds = locals().get("lbfgs_steps", 0), locals().get("lbfgs_seconds", 0.0)
+    for variable, kept in zip(variables, best):
+        if math.isfinite(float(best_loss.numpy())):
+            variable.assign(kept)
+    message = STATUS_MESSAGES[status]
+    if status is Status.NONFINITE_LOSS:
+        message = stops.get("adam", message) if "non-finite" in stops.get("adam", "") else stops.get("lbfgs", message)
+    return TrainingResult(
+        status=status, message=message, history=history.arrays(), adam_steps=adam_steps, lbfgs_steps=lbfgs_steps,
+        adam_seconds=adam_seconds, lbfgs_seconds=lbfgs_seconds, best_loss=float(best_loss.numpy()), stops=stops,
+    )
+
+
+def _adam(model, variables, loss, points, best, best_loss, spec: TrainingSpec, rng, domain, history, progress):
+    """Adam (beta1 0.9, beta2 0.999, eps 1e-8 relative to the dtype) in compiled blocks."""
+    dtype = model.dtype
+    first = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+    second = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+    count = tf.Variable(0.0, dtype=dtype, trainable=False)
+    learning_rate = _learning_rate(spec)
+    beta1, beta2, epsilon = 0.9, 0.999, 1e-8 if dtype == tf.float32 else 1e-12
+    n_terms = len(history.names)
+
+    def block(steps):
+        total = tf.constant(0.0, dtype=dtype)
+        terms = tf.zeros([n_terms], dtype=dtype)
+        finite = tf.constant(True)
+        done = tf.constant(0)
+        for _ in tf.range(steps):
+            with tf.GradientTape() as tape:
+                total, terms = loss(points)
+            gradients = tape.gradient(total, variables)
+            finite = tf.math.is_finite(total)
+            if not finite:
+                break
+            if total < best_loss:
+                best_loss.assign(total)
+                for kept, variable in zip(best, variables):
+                    kept.assign(variable)
+            count.assign_add(1.0)
+            rate = learning_rate(count - 1.0) * tf.sqrt(1.0 - beta2**count) / (1.0 - beta1**count)
+            for variable, gradient, m, v in zip(variables, gradients, first, second):
+                if gradient is None:
+                    continue
+                m.assign(beta1 * m + (1.0 - beta1) * gradient)
+                v.assign(beta2 * v + (1.0 - beta2) * tf.square(gradient))
+                variable.assign_sub(rate * m / (tf.sqrt(v) + epsilon))
+            done += 1
+        return total, terms, finite, done
+
+    compiled = _compile(block, spec)
+    block_size = spec.steps_per_call if spec.resample_every == 0 else min(spec.steps_per_call, spec.resample_every)
+    step, seconds = 0, 0.0
+    names = history.names
+    while step < spec.adam.steps:
+        size = min(block_size, spec.adam.steps - step)
+        start = time.perf_counter()
+        total, terms, finite, done = compiled(tf.constant(size))
+        total = float(total.numpy())
+        elapsed = time.perf_counter() - start
+        seconds += elapsed
+        step += int(done.numpy())
+        terms = terms.numpy()
+        if not bool(finite.numpy()):
+            bad = [n for n, t in zip(names, terms) if not np.isfinite(t)] or ["total"]
+            return step, seconds, Status.NONFINITE_LOSS, f"non-finite loss at Adam step {step + 1} in {', '.join(bad)}; the best finite weights were kept."
+        history.add(step, 0, total, terms)
+        if progress is not None:
+            progress(Progress("adam", step, spec.adam.steps, total, float(best_loss.numpy()), int(done.numpy()) / max(elapsed, 1e-9)))
+        if spec.resample_every and step % spec.resample_every == 0 and step < spec.adam.steps:
+            points.assign(collocation_points(domain, spec.points, "random" if spec.sampler == "grid" else spec.sampler, rng))
+    return step, seconds, Status.MAX_STEPS, f"ran all {step} steps"
+
+
+def _lbfgs(variables, loss, points, best, best_loss, spec: TrainingSpec, history, progress, step_offset):
+    """scipy L-BFGS-B on the flat weights, from the best Adam weights.
+
+    ftol and gtol are zero so it does not stop while the loss is still falling
+    (scipy's default ftol is relative to max(|f|, 1), so it stalls once the
+    loss drops below about 1e-9); it stops on maxiter or when the line search
+    can no longer improve the loss.
+    """
+    from scipy.optimize import minimize
+
+    dtype = variables[0].dtype
+    for variable, kept in zip(variables, best):
+        variable.assign(kept)
+    shapes = [v.shape for v in variables]
+    sizes = [int(np.prod(s)) for s in shapes]
+
+    def value_and_gradient(flat):
+        for variable, piece, shape in zip(variables, tf.split(flat, sizes), shapes):
+            variable.assign(tf.reshape(piece, shape))
+        with tf.GradientTape() as tape:
+            total, terms = loss(points)
+        gradients = tape.gradient(total, variables)
+        gradients = [tf.zeros_like(v) if g is None else g for g, v in zip(gradients, variables)]
+        return total, tf.concat([tf.reshape(g, [-1]) for g in gradients], axis=0), terms
+
+    compiled = _compile(value_and_gradient, spec)
+    state = {"evaluations": 0, "best": float(best_loss.numpy()), "best_x": None, "last_terms": None, "iterations": 0}
+    start = time.perf_counter()
+    last_report = [start]
+
+    def fun(flat):
+        total, gradient, terms = compiled(tf.constant(flat, dtype=dtype))
+        total = float(total.numpy())
+        state["evaluations"] += 1
+        state["last_terms"] = (total, terms.numpy())
+        if not math.isfinite(total):
+            return np.inf, np.zeros_like(flat)
+        if total < state["best"]:
+            state["best"] = total
+            state["best_x"] = flat.copy()
+        return total, gradient.numpy().astype(np.float64)
+
+    def callback(intermediate_result):
+        state["iterations"] += 1
+        total, terms = state["last_terms"]
+        history.add(step_offset + state["iterations"], 1, float(intermediate_result.fun), terms)
+        now = time.perf_counter()
+        if progress is not None and (now - last_report[0] > 0.25 or state["iterations"] == spec.lbfgs.steps):
+            rate = state["iterations"] / max(now - start, 1e-9)
+            progress(Progress("lbfgs", state["iterations"], spec.lbfgs.steps, float(intermediate_result.fun), state["best"], rate))
+            last_report[0] = now
+
+    x0 = np.concatenate([v.numpy().reshape(-1) for v in variables]).astype(np.float64)
+    result = minimize(
+        fun, x0, jac=True, method="L-BFGS-B", callback=callback,
+        options={"maxiter": spec.lbfgs.steps, "maxfun": spec.lbfgs.steps * 2 + 20, "ftol": 0.0, "gtol": 0.0,
+                 "maxcor": spec.lbfgs.history, "maxls": 50},
+    )
+    seconds = time.perf_counter() - start
+    if state["best_x"] is not None:
+        best_x = tf.constant(state["best_x"], dtype=dtype)
+        for kept, piece, shape in zip(best, tf.split(best_x, sizes), shapes):
+            kept.assign(tf.reshape(piece, shape))
+        best_loss.assign(state["best"])
+    iterations = int(result.nit)
+    message = result.message if isinstance(result.message, str) else result.message.decode()
+    if iterations >= spec.lbfgs.steps or "ITERATIONS" in message.upper() or "EVALUATIONS" in message.upper():
+        return iterations, seconds, Status.MAX_STEPS, f"ran {iterations} iterations ({message})"
+    return iterations, seconds, Status.CONVERGED, f"stopped after {iterations} iterations: {message}"
