@@ -214,7 +214,7 @@ _EXPLAINED_CHARACTERS = {
 def tokenize(text: str) -> Tuple[Token, ...]:
     """Split ``text`` into tokens, refusing any character outside the language."""
     if not isinstance(text, str):
-        raise ExpressionError(f"expected an expression as text, got {type(text).__name__}")
+        raise ExpressionError(f"expected an expression as text, got {type(text).__name__}", "Write the expression as text, e.g. 2*x + 1.")
     tokens = []
     position = 0
     while position < len(text):
@@ -249,6 +249,10 @@ def tokenize(text: str) -> Tuple[Token, ...]:
 # -------------------------------------------------------------------------- parser
 
 MAX_DERIVATIVE_ORDER = 20
+#: Deepest nesting of an expression tree; keeps the recursive parser, walker and
+#: evaluator far from Python's recursion limit on hostile or generated input.
+MAX_DEPTH = 100
+_ORDER_FIX = f"Use derivatives of order at most {MAX_DERIVATIVE_ORDER}, or rewrite the equation as a first-order system."
 
 
 class _Parser:
@@ -256,6 +260,7 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.index = 0
+        self.depth = 0
 
     # helpers
     @property
@@ -275,7 +280,7 @@ class _Parser:
         if not self.at(text):
             token = self.current
             found = "the end of the expression" if token.kind == "end" else repr(token.text)
-            raise ExpressionError(f"expected {text!r} {what}, found {found}", "", token.span)
+            raise ExpressionError(f"expected {text!r} {what}, found {found}", f"Add the missing {text!r}.", token.span)
         return self.advance()
 
     def fail_unexpected(self) -> None:
@@ -283,14 +288,16 @@ class _Parser:
         if token.kind == "end":
             raise ExpressionError("the expression ends too early", "Complete the expression.", token.span)
         if token.text == "=":
-            raise ExpressionError("'=' is only allowed once, between the two sides of an equation", "", token.span)
+            if any(t.kind == "operator" and t.text == "=" for t in self.tokens[: self.index]):
+                raise ExpressionError("'=' is only allowed once, between the two sides of an equation", "Write one equation per entry: left = right.", token.span)
+            raise ExpressionError("an expression is missing before '='", "Write something on each side: left = right.", token.span)
         if token.kind in ("name", "number"):
             raise ExpressionError(
                 f"unexpected {token.text!r}: two terms with no operator between them",
                 "Write the operator out, for example 2*x rather than 2 x.",
                 token.span,
             )
-        raise ExpressionError(f"unexpected {token.text!r}", "", token.span)
+        raise ExpressionError(f"unexpected {token.text!r}", "Put a number, a name or a parenthesised expression here, e.g. 2*x.", token.span)
 
     # grammar
     def expression(self) -> Node:
@@ -310,13 +317,19 @@ class _Parser:
         return node
 
     def unary(self) -> Node:
-        if self.at("-", "+"):
-            token = self.advance()
-            operand = self.unary()
-            if token.text == "+":
-                return operand
-            return Unary("-", operand, (token.start, operand.span[1]))
-        return self.power()
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _too_deep(self.current.span)
+        try:
+            if self.at("-", "+"):
+                token = self.advance()
+                operand = self.unary()
+                if token.text == "+":
+                    return operand
+                return Unary("-", operand, (token.start, operand.span[1]))
+            return self.power()
+        finally:
+            self.depth -= 1
 
     def power(self) -> Node:
         base = self.primary()
@@ -332,7 +345,7 @@ class _Parser:
             self.advance()
             value = float(token.text)
             if not math.isfinite(value):
-                raise ExpressionError(f"the number {token.text} is too large", "", token.span)
+                raise ExpressionError(f"the number {token.text} is too large", "Use a number below 1e308 (rescale the problem if needed).", token.span)
             return Number(value, token.span)
         if self.at("("):
             self.advance()
@@ -356,7 +369,7 @@ class _Parser:
             order = len(primes.text)
             end = primes.start + order
         if order > MAX_DERIVATIVE_ORDER:
-            raise ExpressionError(f"derivative of order {order} is beyond the limit of {MAX_DERIVATIVE_ORDER}", "", (token.start, end))
+            raise ExpressionError(f"derivative of order {order} is beyond the limit of {MAX_DERIVATIVE_ORDER}", _ORDER_FIX, (token.start, end))
         function = canonical_function(name)
         if not self.at("("):
             if function is not None or name == "diff":
@@ -379,7 +392,7 @@ class _Parser:
             if order:
                 raise ExpressionError(f"primes on the function {name!r} are not allowed", "Primes mark derivatives of unknowns: y'.", span)
             if len(arguments) != 1:
-                raise ExpressionError(f"{name} takes one argument, got {len(arguments)}", "", span)
+                raise ExpressionError(f"{name} takes one argument, got {len(arguments)}", f"Write {name}(...) with a single argument.", span)
             return Call(function, tuple(arguments), span)
         if len(arguments) != 1:
             raise ExpressionError(
@@ -388,6 +401,32 @@ class _Parser:
                 span,
             )
         return PointValue(name, order, arguments[0], span)
+
+
+def _too_deep(span: Span) -> ExpressionError:
+    return ExpressionError(f"the expression is nested too deeply (more than {MAX_DEPTH} levels)",
+                           "Split it into shorter pieces, using parameters for constant parts.", span)
+
+
+def _check_depth(node: Node, text: str) -> Node:
+    """Refuse trees deeper than MAX_DEPTH (long chains such as x+x+...+x), iteratively."""
+    stack = [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _too_deep((0, max(1, len(text))))
+        if isinstance(current, Unary):
+            children = (current.operand,)
+        elif isinstance(current, Binary):
+            children = (current.left, current.right)
+        elif isinstance(current, Call):
+            children = current.arguments
+        elif isinstance(current, PointValue):
+            children = (current.point,)
+        else:
+            children = ()
+        stack.extend((child, depth + 1) for child in children)
+    return node
 
 
 def _respan(node: Node, span: Span) -> Node:
@@ -410,7 +449,7 @@ def _diff(arguments, span: Span) -> Derivative:
             raise ExpressionError("the order in diff(y, x, n) must be a whole number n >= 1", fix, count.span)
         order = int(count.value)
         if order > MAX_DERIVATIVE_ORDER:
-            raise ExpressionError(f"derivative of order {order} is beyond the limit of {MAX_DERIVATIVE_ORDER}", "", count.span)
+            raise ExpressionError(f"derivative of order {order} is beyond the limit of {MAX_DERIVATIVE_ORDER}", _ORDER_FIX, count.span)
     return Derivative(unknown.name, order, span, variable=variable.name)
 
 
@@ -427,7 +466,7 @@ def parse_expression(text: str) -> Node:
         if parser.at(")"):
             raise ExpressionError("unmatched ')'", "Remove it or add the matching '('.", parser.current.span)
         parser.fail_unexpected()
-    return node
+    return _check_depth(node, text)
 
 
 def parse_equation(text: str) -> Equation:
@@ -448,6 +487,8 @@ def parse_equation(text: str) -> Equation:
         if parser.at(")"):
             raise ExpressionError("unmatched ')'", "Remove it or add the matching '('.", parser.current.span)
         parser.fail_unexpected()
+    _check_depth(left, text)
+    _check_depth(right, text)
     return Equation(left, right, text)
 
 
@@ -481,6 +522,8 @@ def to_text(node: Node) -> str:
         return f"{to_text(node.left)} = {to_text(node.right)}"
     if isinstance(node, Number):
         value = node.value
+        if not math.isfinite(value):
+            return repr(value)  # only substitute() makes these; shown, not parseable
         return str(int(value)) if value == int(value) and abs(value) < 1e15 else repr(value)
     if isinstance(node, Name):
         return node.name
@@ -515,8 +558,8 @@ def to_text(node: Node) -> str:
 def _precedence(node: Node) -> int:
     if isinstance(node, Binary):
         return _PRECEDENCE[node.operator]
-    if isinstance(node, Unary):
-        return _PRECEDENCE["neg"]
+    if isinstance(node, Unary) or (isinstance(node, Number) and math.copysign(1.0, node.value) < 0):
+        return _PRECEDENCE["neg"]  # a negative number (from substitute) prints with a leading '-'
     return 10
 
 

@@ -77,6 +77,9 @@ def _load_yaml(text: str, file: Optional[str]) -> Any:
             f"this is not valid YAML: {problem}", file=file, location=where,
             fix="Check the indentation and quoting there; quote expressions that contain ': ' or start with a quote.",
         ) from None
+    except RecursionError:
+        raise ProblemError("this YAML is nested too deeply to read", file=file,
+                           fix="A problem file needs only a few levels of nesting; see problems/quadratic.yaml.") from None
 
 
 # ------------------------------------------------------------------ overrides
@@ -121,7 +124,8 @@ def apply_overrides(document: Dict[str, Any], overrides: Iterable[Union[str, Tup
                                        f"(it has {len(target)} items)", location=location, fix="Use 0, 1, ...")
                 part = int(part)
             elif not isinstance(target, dict):
-                raise ProblemError(f"{'.'.join(parts[:depth])} is not a mapping, so it has no field '{part}'", location=location)
+                raise ProblemError(f"{'.'.join(parts[:depth])} is not a mapping, so it has no field '{part}'", location=location,
+                                   fix=f"Set {'.'.join(parts[:depth])} itself, e.g. --set {'.'.join(parts[:depth])}=VALUE.")
             if last:
                 target[part] = value
             else:
@@ -147,6 +151,8 @@ def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, (dict, list)):
+        if not value:
+            return "an empty mapping" if isinstance(value, dict) else "an empty list"
         return "a mapping" if isinstance(value, dict) else "a list"
     if value is None:
         return "nothing"
@@ -278,10 +284,36 @@ def problem_from_dict(
     if not isinstance(document, dict):
         raise ctx.error(f"the file must be a mapping of fields (name:, equations:, ...), got {_describe(document)}",
                         fix="Start lines with field names such as equations: and conditions:.")
+    overrides = list(overrides.items()) if isinstance(overrides, Mapping) else list(overrides)
     try:
         document = apply_overrides(document, overrides)
     except ProblemError as error:
         raise error.with_file(file) from None
+    try:
+        return _build(ctx, document, file, default_name)
+    except ProblemError as error:
+        raise _blame_override(error, overrides) from None
+
+
+def _blame_override(error: ProblemError, overrides: Sequence) -> ProblemError:
+    """Point an error in a value that came from ``--set KEY=VALUE`` at that --set, not at the file's field."""
+    if not error.location:
+        return error
+    for item in reversed(overrides):  # the last override of a path is the one in force
+        key = parse_override(item)[0] if isinstance(item, str) else str(item[0])
+        path = re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", key)  # equations.0 -> equations[0], as locations are written
+        if error.location == path:
+            location = f"--set {key}"
+        elif error.location.startswith((path + ".", path + "[", path + " ")):
+            location = f"{error.location} (from --set {key})"
+        else:
+            continue
+        return ProblemError(error.message, file=error.file, location=location, fix=error.fix, source=error.source, span=error.span)
+    return error
+
+
+def _build(ctx: _Context, document: Dict[str, Any], file: Optional[str], default_name: str) -> Problem:
+    """Check a document (overrides applied) and build the Problem."""
     _check_keys(ctx, document, TOP_LEVEL_KEYS, "")
 
     name = document.get("name", default_name)
@@ -292,7 +324,7 @@ def problem_from_dict(
         raise ctx.error(f"'{name}' cannot name a run folder", "name", "Use letters, digits, '-' and '_'.")
     description = document.get("description", "") or ""
     if not isinstance(description, str):
-        raise ctx.error(f"expected text, got {_describe(description)}", "description")
+        raise ctx.error(f"expected text, got {_describe(description)}", "description", "Write the description as text (quote it if YAML misreads it).")
 
     variable = _identifier(ctx, document.get("variable", "x"), "variable", "the variable")
     parameters = _parameters(ctx, document.get("parameters"), variable)
@@ -403,6 +435,13 @@ def _unknown_name_error(ctx: _Context, node, source: str, location: str, allowed
     return ctx.error(f"unknown name '{node.name}'", location, fix, source=source, span=node.span)
 
 
+def _not_a_function(ctx: _Context, node, source: str, location: str) -> ProblemError:
+    """``gamma(x)`` parses as a value of ``gamma`` at a point; outside conditions it is a call of an unlisted function."""
+    return ctx.error(f"'{node.unknown}' is not a known function", location,
+                     f"Known functions: {', '.join(ex.FUNCTION_NAMES)}.{did_you_mean(node.unknown, ex.FUNCTION_NAMES)}",
+                     source=source, span=node.span)
+
+
 def _check_equation(ctx: _Context, equation, source: str, location: str, names: _Names) -> None:
     """Names resolve; derivatives are of unknowns, in the variable; no point values."""
     allowed = names.known(variable=True, unknowns=True)
@@ -508,7 +547,10 @@ def _fixed_value(equation, names: _Names) -> Optional[FixedValue]:
 
 def _parameters(ctx: _Context, raw: Any, variable: str) -> Tuple[Parameter, ...]:
     """Named constants (numbers or constant expressions, in any order) and trainable ones."""
-    raw = _check_keys(ctx, raw, (), "parameters") if raw is not None and not isinstance(raw, dict) else (raw or {})
+    if raw is not None and not isinstance(raw, dict):
+        raise ctx.error(f"expected a mapping of names to values, got {_describe(raw)}", "parameters",
+                        "Write, e.g., parameters: {k: 0.5, omega: 2*pi}.")
+    raw = raw or {}
     pending: Dict[str, Tuple[Any, str, bool, Optional[float]]] = {}
     for name, value in raw.items():
         location = f"parameters.{name}"
@@ -544,6 +586,8 @@ def _parameters(ctx: _Context, raw: Any, variable: str) -> Tuple[Parameter, ...]
             location = pending[name][1]
             source = str(pending[name][0])
             for inner in ex.walk(node):
+                if isinstance(inner, ex.PointValue) and inner.order == 0:
+                    raise _not_a_function(ctx, inner, source, location)
                 if isinstance(inner, (ex.Derivative, ex.PointValue)):
                     raise ctx.error("a parameter's value must be a constant expression", location,
                                     "Use numbers, constants and other parameters only.", source=source, span=inner.span)
@@ -584,6 +628,8 @@ def _domain(ctx: _Context, raw: Any, constants: Dict[str, float], parameters) ->
                     trainable = any(p.name == inner.name and p.trainable for p in parameters)
                     raise ctx.error(f"'{inner.name}' is {'trainable' if trainable else 'not a constant'}, so it cannot set the domain",
                                     location, f"Use numbers, pi, e and fixed parameters.{did_you_mean(inner.name, constants)}", source=value, span=inner.span)
+                if isinstance(inner, ex.PointValue) and inner.order == 0:
+                    raise _not_a_function(ctx, inner, value, location)
                 if isinstance(inner, (ex.Derivative, ex.PointValue)):
                     raise ctx.error("a domain end must be a constant expression", location, fix, source=value, span=inner.span)
             value = ex.constant_value(ex.substitute(node, constants))
@@ -662,6 +708,8 @@ def _exact(ctx: _Context, raw: Dict[str, Any], names: _Names, constants: Dict[st
         node = _parse(ctx, source, location, equation=False)
         allowed = [names.variable] + [n for n in constants if n not in trainable]
         for inner in ex.walk(node):
+            if isinstance(inner, ex.PointValue) and inner.order == 0 and inner.unknown not in names.unknowns:
+                raise _not_a_function(ctx, inner, source, location)
             if isinstance(inner, (ex.Derivative, ex.PointValue)):
                 raise ctx.error("an exact solution is an expression of the variable and parameters only", location,
                                 f"Write it in {names.variable}, e.g. {names.variable}^2.", source=source, span=inner.span)

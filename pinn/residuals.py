@@ -97,14 +97,7 @@ class Residuals:
         points = tf.constant(self.condition_points, dtype=dtype)
         batch = tf.concat([x, points], axis=0) if self.conditions else x
         values = derivatives(model, batch, self.max_order)
-        scope = dict(model.parameters)
-        scope[self.variable] = x[:, 0]
-        for i, unknown in enumerate(self.unknowns):
-            for order, value in enumerate(values):
-                scope[(unknown, order)] = value[:count, i]
-                for row, point in enumerate(self.condition_points[:, 0]):
-                    scope[(unknown, order, float(point))] = value[count + row, i]
-            scope[unknown] = scope[(unknown, 0)]
+        scope = self._scope(model, x, values, count, self.condition_points[:, 0] if self.conditions else ())
         terms = []
         for term in self.equations:
             residual = ex.evaluate(term.residual, scope, functions)
@@ -118,6 +111,28 @@ class Residuals:
             mask = tf.constant(self.data_mask, dtype=dtype)
             terms.append(tf.reduce_sum(mask * tf.square(misfit)) / float(self.data_mask.sum()))
         return tf.stack(terms)
+
+    def _scope(self, model, x, values, count, points) -> dict:
+        """Names for the evaluator: parameters, the variable, (u, k) on the first
+        ``count`` rows of ``values`` and (u, k, p) on the rows after them, one per point."""
+        scope = dict(model.parameters)
+        scope[self.variable] = x[:, 0]
+        for i, unknown in enumerate(self.unknowns):
+            for order, value in enumerate(values):
+                scope[(unknown, order)] = value[:count, i]
+                for row, point in enumerate(points):
+                    scope[(unknown, order, float(point))] = value[count + row, i]
+            scope[unknown] = scope[(unknown, 0)]
+        return scope
+
+    def equation_residuals(self, model, x) -> dict:
+        """{equation name: residual array at the points x [N, 1]} (no conditions, no data)."""
+        functions = ex.tensorflow_functions()
+        scope = self._scope(model, x, derivatives(model, x, self.max_order), tf.shape(x)[0], ())
+        return {
+            term.name: (ex.evaluate(term.residual, scope, functions) + tf.zeros_like(x[:, 0])).numpy()
+            for term in self.equations
+        }
 
 
 def compile_residuals(problem: Problem, penalised, scales) -> Residuals:

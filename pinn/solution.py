@@ -26,7 +26,9 @@ class Solution:
 
     ``x`` is the output grid [points]; ``values[u]`` has shape
     [orders[u] + 1, points], row k the k-th derivative of u; ``parameters``
-    maps every parameter name to its value (learned ones as trained).
+    maps every parameter name to its value (learned ones as trained);
+    ``equation_residuals`` the RMS residual of each equation at points
+    training never saw.
     """
 
     problem: Problem
@@ -35,6 +37,7 @@ class Solution:
     parameters: Mapping[str, float]
     training: "TrainingResult"  # pinn.training.TrainingResult
     model: object = field(repr=False)  # the trained TrialSolution
+    equation_residuals: Mapping[str, float] = field(default_factory=dict)  # RMS at fresh points
 
     @property
     def status(self) -> "Status":
@@ -119,7 +122,7 @@ def load_solution(directory: Union[str, Path]) -> "Solution":
 
     directory = Path(directory)
     problem = load_problem(directory / PROBLEM_FILE)
-    model, _ = build_model(problem)
+    model, residuals = build_model(problem)
     with np.load(directory / WEIGHTS_FILE) as arrays:
         saved = [arrays[k] for k in sorted(arrays.files)]
     if len(saved) != len(model.weights):
@@ -131,4 +134,4 @@ def load_solution(directory: Union[str, Path]) -> "Solution":
         status=Status(meta["status"]), message=meta["message"], history={}, adam_steps=meta["adam_steps"],
         lbfgs_steps=meta["lbfgs_steps"], adam_seconds=meta["train_seconds"], lbfgs_seconds=0.0, best_loss=meta["final_loss"],
     )
-    return make_solution(problem, model, training)
+    return make_solution(problem, model, training, residuals)

@@ -39,15 +39,26 @@ def output_orders(problem: Problem) -> dict:
     return dict(problem.orders)
 
 
-def make_solution(problem: Problem, model, training) -> Solution:
-    """Evaluate the trained model on the output grid and freeze the result."""
+def make_solution(problem: Problem, model, training, residuals=None) -> Solution:
+    """Evaluate the trained model on the output grid and freeze the result.
+
+    With ``residuals``, also the RMS residual of each equation at fresh points
+    (the midpoints of the output grid, which training never saw).
+    """
+    import tensorflow as tf
+
     x = np.linspace(problem.domain[0], problem.domain[1], problem.output.points)
     orders = output_orders(problem)
     everything = evaluate_model(model, problem.unknowns, x, max(orders.values(), default=0))
     values = {u: everything[u][: orders[u] + 1] for u in problem.unknowns}
     parameters = {p.name: p.value for p in problem.parameters}
     parameters.update({name: float(v.numpy()) for name, v in model.parameters.items()})
-    return Solution(problem=problem, x=x, values=values, parameters=parameters, training=training, model=model)
+    rms = {}
+    if residuals is not None and residuals.equations:
+        fresh = tf.constant(((x[1:] + x[:-1]) / 2).reshape(-1, 1), dtype=model.dtype)
+        rms = {name: float(np.sqrt(np.mean(r**2))) for name, r in residuals.equation_residuals(model, fresh).items()}
+    return Solution(problem=problem, x=x, values=values, parameters=parameters, training=training, model=model,
+                    equation_residuals=rms)
 
 
 def solve(problem: Problem, *, seed: Optional[int] = None, progress: Optional[Callable] = None) -> Solution:
@@ -62,4 +73,4 @@ def solve(problem: Problem, *, seed: Optional[int] = None, progress: Optional[Ca
         problem = dataclasses.replace(problem, training=dataclasses.replace(problem.training, seed=int(seed)))
     model, residuals = build_model(problem)
     result = train(model, residuals, problem.training, problem.domain, progress=progress)
-    return make_solution(problem, model, result)
+    return make_solution(problem, model, result, residuals)

@@ -1,0 +1,229 @@
+"""The command line: ``pinn solve PROBLEM.yaml`` (also ``python scripts/solve.py``).
+
+Thin glue over the Python API: parse arguments, load the problem, solve with
+a progress display, compute the reference and metrics, write the report,
+print a closing table.  The only place that knows exit codes:
+0 solved, 1 the solve failed (what was reached is still written),
+2 the problem file or the command line is invalid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional, Sequence, TextIO
+
+from .errors import ProblemError
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # exit 2 with usage, as argparse does, but never a traceback
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_INVALID)
+
+
+def _solve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("problem", help="the problem file (YAML)")
+    parser.add_argument("--out", metavar="DIR", help="where to write the report (default: runs/NAME)")
+    parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
+                        help="override a field by its dotted path, e.g. --set training.adam.steps=500 (repeatable)")
+    parser.add_argument("--seed", type=int, help="the training seed (same as --set training.seed=N)")
+    parser.add_argument("--quiet", action="store_true", help="no progress display and no table; errors still go to stderr")
+    parser.add_argument("--no-plot", action="store_true", help="skip plot.png")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pinn", description="Physics-informed neural networks for ODEs declared in YAML.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    solve = commands.add_parser("solve", help="solve one problem file and write its report",
+                                description="Solve one problem file; write solution.csv, metrics.json, plot.png and the model.")
+    _solve_arguments(solve)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``pinn`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].endswith((".yaml", ".yml")):
+        argv = ["solve", *argv]
+    arguments = build_parser().parse_args(argv)
+    if arguments.command == "solve":
+        return run_solve(arguments)
+    return EXIT_INVALID
+
+
+def run_solve(arguments, out: TextIO = None, err: TextIO = None) -> int:
+    """Load, solve, check and report one problem; returns the exit status."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    from .problem_file import load_problem
+
+    overrides = list(arguments.overrides)
+    if arguments.seed is not None:
+        overrides.append(f"training.seed={arguments.seed}")
+    try:
+        problem = load_problem(arguments.problem, overrides)
+    except ProblemError as error:
+        print(f"error: {error}", file=err)
+        return EXIT_INVALID
+
+    devices = import_tensorflow_quietly()
+    directory = Path(arguments.out) if arguments.out else Path("runs") / problem.name
+    quiet = arguments.quiet
+    if not quiet:
+        print(_header(problem, devices), file=out, flush=True)
+
+    from .metrics import metrics_dict
+    from .reference import reference_solution
+    from .report import write_report
+    from .solver import solve
+
+    display = None if quiet else ProgressDisplay(err)
+    solution = solve(problem, progress=display)
+    if display is not None:
+        display.close()
+    reference = reference_solution(problem, solution.x)
+    metrics = metrics_dict(problem, solution, reference, solution.equation_residuals)
+    files = write_report(solution, reference, metrics, directory, plot=not arguments.no_plot)
+    if not quiet:
+        print(summary_table(problem, solution, reference, metrics, directory, files), file=out)
+    if not solution.success:
+        print(f"error: {problem.file}: the solve failed: {solution.message} What was reached is in {directory}/.", file=err)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def import_tensorflow_quietly() -> str:
+    """Import TensorFlow with its C++ start-up log lines (CUDA probing, oneDNN
+    notices) kept off the terminal; returns the devices it will use.
+
+    Those lines are written to file descriptor 2 before TensorFlow's own log
+    settings apply, so the descriptor is pointed at a temporary file meanwhile;
+    if the import fails, what was captured is printed.
+    """
+    import tempfile
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+        except BaseException:
+            os.dup2(saved, 2)
+            capture.seek(0)
+            sys.stderr.write(capture.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    return ", ".join(d.name.replace("/physical_device:", "") for d in gpus) if gpus else "CPU"
+
+
+def _header(problem, devices: str = "CPU") -> str:
+    low, high = problem.domain
+    lines = [f"{problem.name}: {problem.description}" if problem.description else problem.name]
+    spec = problem.network
+    lines.append(
+        f"  {problem.kind.upper()} in {problem.variable} on [{low:g}, {high:g}], unknowns {', '.join(problem.unknowns)}; "
+        f"network {'-'.join(map(str, (1, *spec.hidden, len(problem.unknowns))))} {spec.activation}, {problem.training.dtype}, "
+        f"{problem.training.points} {problem.training.sampler} points; on {devices}"
+    )
+    return "\n".join(lines)
+
+
+class ProgressDisplay:
+    """Shows phase, step, loss and steps per second: one rewritten line on a
+    terminal, a line every few seconds otherwise (logs)."""
+
+    def __init__(self, stream: TextIO, interval: float = 5.0):
+        self.stream = stream
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.interval = 0.2 if self.tty else interval
+        self.last = 0.0
+        self.phase = None
+        self.width = 0
+
+    def __call__(self, progress) -> None:
+        now = time.monotonic()
+        phase_done = progress.step >= progress.total_steps
+        if progress.phase == self.phase and now - self.last < self.interval and not phase_done:
+            return
+        if self.phase is not None and progress.phase != self.phase and self.tty:
+            self.stream.write("\n")
+        self.phase = progress.phase
+        self.last = now
+        name = {"adam": "Adam  ", "lbfgs": "L-BFGS"}.get(progress.phase, progress.phase)
+        text = (f"  {name} {progress.step:>7d}/{progress.total_steps:<7d} loss {progress.loss:9.3e}  "
+                f"best {progress.best_loss:9.3e}  {progress.steps_per_second:8.0f} steps/s")
+        if self.tty:
+            self.stream.write("\r" + text.ljust(self.width))
+            self.width = len(text)
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self.phase is not None:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _format(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.2e}"
+    return str(value)
+
+
+def summary_table(problem, solution, reference, metrics, directory, files) -> str:
+    """The closing table: errors per unknown and derivative, parameters, status, time, files."""
+    from .report import column_name
+
+    rows = [("", "against", "relative L2", "max abs")]
+    errors = metrics.get("errors", {})
+    for u in problem.unknowns:
+        entry = errors.get(u)
+        if not entry:
+            continue
+        rows.append((u, entry.get("against", "-"), _format(entry.get("relative_l2")), _format(entry.get("max_abs"))))
+        for order, sub in sorted((entry.get("derivatives") or {}).items(), key=lambda item: int(item[0])):
+            rows.append((column_name(u, int(order)), sub.get("against", entry.get("against", "-")),
+                         _format(sub.get("relative_l2")), _format(sub.get("max_abs"))))
+    lines = []
+    if len(rows) > 1:
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        for index, row in enumerate(rows):
+            lines.append("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+            if index == 0:
+                lines.append("  " + "  ".join("-" * w for w in widths))
+    else:
+        why = reference.message if reference is not None else "no exact solution and no reference"
+        lines.append(f"  errors: none computed ({why})")
+    for name, rms in solution.equation_residuals.items():
+        lines.append(f"  {name} RMS residual at fresh points: {rms:.2e}")
+    for name, value in solution.parameters.items():
+        p = problem.parameter(name)
+        if p.trainable:
+            truth = f" (true {p.true_value:g})" if p.true_value is not None else ""
+            lines.append(f"  parameter {name} = {value:.8g}{truth}")
+    training = solution.training
+    lines.append(f"  status  {solution.status.value}: {solution.message}")
+    lines.append(f"  steps   {training.adam_steps} Adam + {training.lbfgs_steps} L-BFGS in {training.train_seconds:.1f} s, "
+                 f"final loss {solution.final_loss:.2e}")
+    lines.append(f"  files   {directory}/: {', '.join(sorted(p.name for p in files.values()))}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,156 @@
+"""Report files of a run: solution.csv, metrics.json, plot.png, the model, the problem as run.
+
+Computes nothing new: it writes what the solution, the reference and the
+metrics already hold.  matplotlib is imported only to draw the plot.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Dict, Mapping, Optional, Union
+
+import numpy as np
+
+SOLUTION_CSV = "solution.csv"
+METRICS_JSON = "metrics.json"
+PLOT_PNG = "plot.png"
+MODEL_DIR = "model"
+PROBLEM_YAML = "problem.yaml"
+
+
+def column_name(unknown: str, order: int) -> str:
+    """``y``, ``y'``, ``y''``: the CSV header for a derivative."""
+    return unknown + "'" * order
+
+
+def _reference_values(solution, reference):
+    """{u: [orders+1, points]} of the reference on the solution's grid, or {} if none."""
+    if reference is None or not reference.success or not reference.values:
+        return {}
+    return reference.evaluate(solution.x)
+
+
+def write_solution_csv(solution, reference, path: Union[str, Path]) -> Path:
+    """One row per output point: the variable, each unknown and its derivatives,
+    then ``<column>_<source>`` for the reference (exact or numerical) and ``<u>_error``."""
+    path = Path(path)
+    problem = solution.problem
+    header = [problem.variable]
+    columns = [solution.x]
+    for u in problem.unknowns:
+        for order, row in enumerate(solution.values[u]):
+            header.append(column_name(u, order))
+            columns.append(row)
+    ref = _reference_values(solution, reference)
+    if ref:
+        for u in problem.unknowns:
+            if u not in ref:
+                continue
+            suffix = reference.against(u)
+            rows = min(len(ref[u]), len(solution.values[u]))
+            for order in range(rows):
+                header.append(f"{column_name(u, order)}_{suffix}")
+                columns.append(ref[u][order])
+            header.append(f"{u}_error")
+            columns.append(solution.values[u][0] - ref[u][0])
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for row in np.column_stack(columns):
+            writer.writerow([repr(float(v)) for v in row])
+    return path
+
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def write_metrics_json(metrics: Mapping, path: Union[str, Path]) -> Path:
+    """The metrics as JSON (non-finite numbers become null)."""
+    path = Path(path)
+    path.write_text(json.dumps(_json_safe(dict(metrics)), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def write_plot(solution, reference, path: Union[str, Path]) -> Path:
+    """Four panels: unknowns with the reference, derivatives, pointwise error (log), loss history (log)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    problem = solution.problem
+    ref = _reference_values(solution, reference)
+    figure, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    values_ax, derivative_ax, error_ax, loss_ax = axes.ravel()
+    x = solution.x
+    for u in problem.unknowns:
+        label = reference.against(u) if u in ref else ""
+        values_ax.plot(x, solution.values[u][0], label=f"{u} (pinn)")
+        if u in ref:
+            values_ax.plot(x, ref[u][0], "--", color="black", linewidth=1, label=f"{u} ({label})")
+        for order in range(1, solution.values[u].shape[0]):
+            derivative_ax.plot(x, solution.values[u][order], label=column_name(u, order))
+            if u in ref and order < len(ref[u]):
+                derivative_ax.plot(x, ref[u][order], ":", color="black", linewidth=1)
+        if u in ref:
+            error = np.abs(solution.values[u][0] - ref[u][0])
+            # exact zeros (conditions built into the output) are left out of the log axis
+            error_ax.semilogy(x, np.where(error > 0, error, np.nan), label=f"|{u} - {label}|")
+    values_ax.set_title("solution")
+    derivative_ax.set_title("derivatives" + (" (dotted: exact or reference)" if ref else ""))
+    error_ax.set_title("pointwise error" if ref else "pointwise error (no reference)")
+    for ax in (values_ax, derivative_ax, error_ax):
+        ax.set_xlabel(problem.variable)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    history = solution.history
+    if history and len(history.get("step", [])):
+        steps = history["step"]
+        for name, series in history.items():
+            if name in ("step", "phase"):
+                continue
+            series = np.asarray(series, dtype=float)
+            loss_ax.semilogy(steps, np.where(series > 0, series, np.nan), label=name, linewidth=2 if name == "total" else 1)
+        phases = history["phase"]
+        if (phases == 1).any() and (phases == 0).any():
+            loss_ax.axvline(steps[np.argmax(phases == 1)], color="gray", linestyle="--", linewidth=1)
+            loss_ax.text(steps[np.argmax(phases == 1)], loss_ax.get_ylim()[1], " L-BFGS", va="top", fontsize=8, color="gray")
+        loss_ax.legend(fontsize=8)
+    loss_ax.set_title("loss history")
+    loss_ax.set_xlabel("step")
+    figure.suptitle(f"{problem.name}: {problem.description}" if problem.description else problem.name, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def write_report(solution, reference, metrics: Mapping, directory: Union[str, Path], *, plot: bool = True) -> Dict[str, Path]:
+    """Write every report file into ``directory`` (created if needed); returns their paths."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {
+        "solution": write_solution_csv(solution, reference, directory / SOLUTION_CSV),
+        "metrics": write_metrics_json(metrics, directory / METRICS_JSON),
+    }
+    problem_path = directory / PROBLEM_YAML
+    problem_path.write_text(solution.problem.as_run, encoding="utf-8")
+    files["problem"] = problem_path
+    files["model"] = solution.save(directory / MODEL_DIR)
+    if plot:
+        files["plot"] = write_plot(solution, reference, directory / PLOT_PNG)
+    return files
