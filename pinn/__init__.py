@@ -9,8 +9,11 @@ TensorFlow is imported on first use of the solver, not by ``import pinn``.
 from .errors import ProblemError, SolveError
 from .problem import Problem
 from .problem_file import load_problem, problem_from_dict, problem_from_text
+from .metrics import metrics_dict, relative_l2_error, max_abs_error
+from .reference import Reference, reference_solution
+from .report import write_report
 from .solution import Solution, load_solution
 from .solver import solve
 
 
-__all__ = ["Problem", "Solution", "ProblemError", "SolveError", "load_problem", "load_solution", "problem_from_dict", "problem_from_text", "solve"]
+__all__ = ["Problem", "Reference", "Solution", "max_abs_error", "metrics_dict", "reference_solution", "relative_l2_error", "write_report", "ProblemError", "SolveError", "load_problem", "load_solution", "problem_from_dict", "problem_from_text", "solve"]

@@ -66,6 +66,25 @@ _Loader.add_implicit_resolver(
 )
 
 
+def _construct_mapping(loader, node, deep=False):
+    """A mapping that refuses a key given twice (YAML would silently keep the last)."""
+    seen = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            continue  # let PyYAML report an unhashable key
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the key '{key}' appears twice (first on line {seen[key] + 1})", key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
 def _load_yaml(text: str, file: Optional[str]) -> Any:
     try:
         return yaml.load(text, Loader=_Loader)
@@ -73,10 +92,9 @@ def _load_yaml(text: str, file: Optional[str]) -> Any:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
         problem = getattr(error, "problem", None) or str(error)
-        raise ProblemError(
-            f"this is not valid YAML: {problem}", file=file, location=where,
-            fix="Check the indentation and quoting there; quote expressions that contain ': ' or start with a quote.",
-        ) from None
+        fix = ("Keep one of them (merge their contents)." if "appears twice" in problem else
+               "Check the indentation and quoting there; quote expressions that contain ': ' or start with a quote.")
+        raise ProblemError(f"this is not valid YAML: {problem}", file=file, location=where, fix=fix) from None
     except RecursionError:
         raise ProblemError("this YAML is nested too deeply to read", file=file,
                            fix="A problem file needs only a few levels of nesting; see problems/quadratic.yaml.") from None
@@ -97,7 +115,7 @@ def parse_override(text: str) -> Tuple[str, Any]:
     # the value's text is kept whole: an equation such as "y'' = 2" contains '=' too
     try:
         parsed = yaml.load(value, Loader=_Loader) if value.strip() else ""
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         parsed = value
     return key, parsed
 
@@ -395,13 +413,22 @@ def _build(ctx: _Context, document: Dict[str, Any], file: Optional[str], default
     else:
         kind = "bvp"
 
-    as_run = yaml.safe_dump(_plain(document), sort_keys=False, allow_unicode=True)
+    as_run = yaml.safe_dump(_plain(_with_inline_data(document, data, variable)), sort_keys=False, allow_unicode=True)
     return Problem(
         name=name, description=description.strip(), variable=variable, domain=domain, unknowns=unknowns,
         parameters=parameters, equations=tuple(equations), conditions=conditions, exact=exact, data=data,
         network=network, training=training, reference=reference, output=output, orders=orders, kind=kind,
         file=file, as_run=as_run,
     )
+
+
+def _with_inline_data(document: Dict[str, Any], data: Optional[Data], variable: str) -> Dict[str, Any]:
+    """The document with data from a CSV written inline, so the problem as run stands alone."""
+    if data is None or data.source == "inline":
+        return document
+    columns = {variable: data.variable.tolist()}
+    columns.update({u: [None if np.isnan(v) else float(v) for v in values] for u, values in data.values.items()})
+    return {**document, "data": columns}
 
 
 def _plain(value: Any) -> Any:
@@ -683,6 +710,13 @@ def _unknowns(ctx: _Context, raw: Any, parsed_equations, variable: str, paramete
         if not parsed_equations and data_raw is None:
             raise ctx.error("there are no equations", "equations",
                             "Add equations: with at least one differential equation, e.g. - y'' = 2 (or data: for a plain fit).")
+        for equation, source, location in parsed_equations:
+            for node in ex.walk(equation):
+                if isinstance(node, ex.PointValue):
+                    raise ctx.error(
+                        f"'{ex.to_text(node)}' is a value at a point, which is allowed in conditions only", location,
+                        f"Move it under conditions:, or write {node.unknown}{chr(39) * max(node.order, 1)} for a derivative over the domain.",
+                        source=source, span=node.span)
         raise ctx.error("no unknown is differentiated in the equations, so the unknowns cannot be inferred", "unknowns",
                         "Add unknowns: [y] listing the functions to solve for.")
     for name in unknowns:
