@@ -16,4 +16,11 @@ from .solution import Solution, load_solution
 from .solver import solve
 
 
-__all__ = ["Problem", "Reference", "Solution", "max_abs_error", "metrics_dict", "reference_solution", "relative_l2_error", "write_report", "ProblemError", "SolveError", "load_problem", "load_solution", "problem_from_dict", "problem_from_text", "solve"]
+def derivatives(model, x, order=2):
+    """[y, y', ..., y^(order)] of a trained one-input network at x; see :mod:`pinn.network_derivatives`."""
+    from .network_derivatives import derivatives as _derivatives
+
+    return _derivatives(model, x, order)
+
+
+__all__ = ["derivatives", "Problem", "Reference", "Solution", "max_abs_error", "metrics_dict", "reference_solution", "relative_l2_error", "write_report", "ProblemError", "SolveError", "load_problem", "load_solution", "problem_from_dict", "problem_from_text", "solve"]

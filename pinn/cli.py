@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import List, Optional, Sequence, TextIO
 
@@ -53,9 +54,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if argv and argv[0].endswith((".yaml", ".yml")):
         argv = ["solve", *argv]
     arguments = build_parser().parse_args(argv)
-    if arguments.command == "solve":
-        return run_solve(arguments)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        if arguments.command == "solve":
+            return run_solve(arguments)
     return EXIT_INVALID
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings as one plain line on stderr (they already name the file and field)."""
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def run_solve(arguments, out: TextIO = None, err: TextIO = None) -> int:

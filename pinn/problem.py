@@ -129,6 +129,19 @@ class LossWeights:
 
 
 @dataclass(frozen=True)
+class SmoothnessSpec:
+    """Penalty weight * mean over collocation points of (L^k / s * u^(k))^2: off at weight 0.
+
+    A Tikhonov penalty on the order-k derivative (made dimensionless by the
+    domain length L and the output scale s); polynomials of degree < k cost
+    nothing.  For fits to data: k = 2 behaves like a smoothing spline.
+    """
+
+    order: int = 3
+    weight: float = 0.0
+
+
+@dataclass(frozen=True)
 class TrainingSpec:
     points: int = 128
     sampler: str = "grid"
@@ -137,6 +150,7 @@ class TrainingSpec:
     adam: AdamSpec = field(default_factory=AdamSpec)
     lbfgs: LbfgsSpec = field(default_factory=LbfgsSpec)
     weights: LossWeights = field(default_factory=LossWeights)
+    smoothness: SmoothnessSpec = field(default_factory=SmoothnessSpec)
     dtype: str = "float64"
     seed: int = 0
     steps_per_call: int = 100  # Adam steps per compiled call
@@ -195,6 +209,13 @@ class Problem:
         for condition in self.conditions:
             orders += [n.order for n in ex.walk(condition.equation) if isinstance(n, ex.PointValue)]
         return max(orders, default=0)
+
+    @property
+    def reported_orders(self) -> Dict[str, int]:
+        """Derivative orders reported per unknown: as the equations use them, 2 for a plain fit."""
+        if self.kind == "fit":
+            return {u: 2 for u in self.unknowns}
+        return dict(self.orders)
 
     @property
     def length(self) -> float:

@@ -25,7 +25,7 @@ from .errors import ExpressionError, ProblemError, did_you_mean, one_of
 from .problem import (
     ACTIVATIONS, CONSTRAINT_MODES, DTYPES, PIECEWISE_LINEAR_ACTIVATIONS, REFERENCE_MODES,
     SAMPLERS, SCHEDULES, AdamSpec, Condition, Data, Equation, Expression, FixedValue,
-    LbfgsSpec, LossWeights, NetworkSpec, OutputSpec, Parameter, Problem, TrainingSpec,
+    LbfgsSpec, LossWeights, NetworkSpec, SmoothnessSpec, OutputSpec, Parameter, Problem, TrainingSpec,
 )
 
 TOP_LEVEL_KEYS = (
@@ -348,7 +348,9 @@ def _build(ctx: _Context, document: Dict[str, Any], file: Optional[str], default
     parameters = _parameters(ctx, document.get("parameters"), variable)
     constants = dict(ex.CONSTANTS)
     constants.update({p.name: p.value for p in parameters if not p.trainable})
-    domain = _domain(ctx, document.get("domain"), constants, parameters)
+    data_raw = document.get("data")
+    # without a domain, a problem with data spans its observations (decided once the unknowns are known)
+    domain = None if document.get("domain") is None and data_raw is not None else _domain(ctx, document.get("domain"), constants, parameters)
 
     equations_raw = document.get("equations")
     if isinstance(equations_raw, str):
@@ -365,7 +367,6 @@ def _build(ctx: _Context, document: Dict[str, Any], file: Optional[str], default
 
     parameter_names = tuple(p.name for p in parameters)
     exact_raw = _check_exact_shape(ctx, document.get("exact"))
-    data_raw = document.get("data")
 
     unknowns = _unknowns(ctx, document.get("unknowns"), parsed_equations, variable, parameter_names, exact_raw, data_raw)
     names = _Names(variable, unknowns, parameters)
@@ -379,6 +380,14 @@ def _build(ctx: _Context, document: Dict[str, Any], file: Optional[str], default
         for node in ex.walk(equation.equation):
             if isinstance(node, ex.Derivative):
                 orders[node.unknown] = max(orders[node.unknown], node.order)
+    if domain is None:
+        data = _data(ctx, data_raw, variable, unknowns, (-math.inf, math.inf))
+        domain = (float(data.variable.min()), float(data.variable.max()))
+        if not domain[0] < domain[1]:
+            raise ctx.error(f"the observations span no interval (all at {variable} = {domain[0]:g}), so they cannot set the domain",
+                            "domain", "Write domain: [start, end].")
+    else:
+        data = _data(ctx, data_raw, variable, unknowns, domain)
 
     conditions_raw = document.get("conditions") or []
     if isinstance(conditions_raw, str):
@@ -392,7 +401,6 @@ def _build(ctx: _Context, document: Dict[str, Any], file: Optional[str], default
         parameters = tuple(
             Parameter(p.name, p.value, p.trainable, true_values.get(p.name, p.true_value)) for p in parameters
         )
-    data = _data(ctx, data_raw, variable, unknowns, domain)
 
     network = _network(ctx, document.get("network"))
     training = _training(ctx, document.get("training"))
@@ -891,6 +899,11 @@ def _training(ctx: _Context, raw: Any) -> TrainingSpec:
         steps=_integer(ctx, lbfgs_raw.get("steps", LbfgsSpec.steps), "training.lbfgs.steps", 0, LIMITS["training.lbfgs.steps"]),
         history=_integer(ctx, lbfgs_raw.get("history", LbfgsSpec.history), "training.lbfgs.history", 1, LIMITS["training.lbfgs.history"]),
     )
+    smoothness_raw = _check_keys(ctx, raw.get("smoothness"), [f.name for f in fields(SmoothnessSpec)], "training.smoothness")
+    smoothness = SmoothnessSpec(
+        order=_integer(ctx, smoothness_raw.get("order", SmoothnessSpec.order), "training.smoothness.order", 1, ex.MAX_DERIVATIVE_ORDER),
+        weight=_nonnegative(ctx, smoothness_raw.get("weight", SmoothnessSpec.weight), "training.smoothness.weight"),
+    )
     weights_raw = _check_keys(ctx, raw.get("weights"), [f.name for f in fields(LossWeights)], "training.weights")
     weights = LossWeights(**{
         f.name: _nonnegative(ctx, weights_raw.get(f.name, getattr(LossWeights, f.name)), f"training.weights.{f.name}") for f in fields(LossWeights)
@@ -901,7 +914,7 @@ def _training(ctx: _Context, raw: Any) -> TrainingSpec:
         sampler=_choice(ctx, raw.get("sampler", default.sampler), SAMPLERS, "training.sampler"),
         resample_every=_integer(ctx, raw.get("resample_every", default.resample_every), "training.resample_every", 0, LIMITS["training.adam.steps"]),
         constraints=_choice(ctx, raw.get("constraints", default.constraints), CONSTRAINT_MODES, "training.constraints"),
-        adam=adam, lbfgs=lbfgs, weights=weights,
+        adam=adam, lbfgs=lbfgs, weights=weights, smoothness=smoothness,
         dtype=_choice(ctx, raw.get("dtype", default.dtype), DTYPES, "training.dtype"),
         seed=_integer(ctx, seed, "training.seed", 0, 2**31 - 1),
         steps_per_call=_integer(ctx, raw.get("steps_per_call", default.steps_per_call), "training.steps_per_call", 1, LIMITS["training.steps_per_call"]),

@@ -147,7 +147,7 @@ def exact_reference(problem: Problem, x) -> Reference:
     """The closed forms of ``exact:`` and their derivatives, differentiated symbolically."""
     x = np.asarray(x, dtype=float).reshape(-1)
     constants = known_constants(problem)
-    rows = {u: calculus.derivatives(ex.substitute(e.node, constants), problem.variable, problem.orders.get(u, 0))
+    rows = {u: calculus.derivatives(ex.substitute(e.node, constants), problem.variable, problem.reported_orders.get(u, 0))
             for u, e in problem.exact.items()}
 
     def evaluator(points):

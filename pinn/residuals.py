@@ -7,6 +7,7 @@ function table.  Each equation, condition and the data misfit is one loss term:
     L_equation[i]  = mean over collocation points of r_i(x)^2
     L_condition[j] = r_j^2
     L_data         = mean over observations of ((u(x_k) - u_k) / s_u)^2
+    L_smoothness   = mean over collocation points of (L^k / s_u * u^(k)(x))^2  (if asked)
 
 and the total is the weighted sum.
 """
@@ -83,11 +84,14 @@ class Residuals:
     data_mask: Optional[np.ndarray]  # [M, U] 1 where observed
     data_scales: Optional[np.ndarray]  # [U]
     weights: np.ndarray  # one weight per term
+    smoothness_order: int = 0  # 0: no smoothness term
+    smoothness_scales: Optional[np.ndarray] = None  # [U], L^k / s_u
 
     @property
     def term_names(self) -> Tuple[str, ...]:
         names = [t.name for t in self.equations] + [t.name for t in self.conditions]
-        return tuple(names + (["data"] if self.data_x is not None else []))
+        names += ["data"] if self.data_x is not None else []
+        return tuple(names + (["smoothness"] if self.smoothness_order else []))
 
     def loss_terms(self, model, x):
         """The vector of loss terms (ordered as :attr:`term_names`) at collocation points x [N, 1]."""
@@ -110,6 +114,9 @@ class Residuals:
             misfit = (predicted - tf.constant(self.data_values, dtype=dtype)) / tf.constant(self.data_scales, dtype=dtype)
             mask = tf.constant(self.data_mask, dtype=dtype)
             terms.append(tf.reduce_sum(mask * tf.square(misfit)) / float(self.data_mask.sum()))
+        if self.smoothness_order:
+            scaled = values[self.smoothness_order][:count] * tf.constant(self.smoothness_scales, dtype=dtype)
+            terms.append(tf.reduce_mean(tf.square(scaled)))
         return tf.stack(terms)
 
     def _scope(self, model, x, values, count, points) -> dict:
@@ -160,10 +167,16 @@ def compile_residuals(problem: Problem, penalised, scales) -> Residuals:
         data_scales = np.array([scales[u] for u in problem.unknowns], dtype=float)
     w = problem.training.weights
     weights = [w.equations] * len(equations) + [w.conditions] * len(conditions) + ([w.data] if data_x is not None else [])
+    smoothness = problem.training.smoothness
+    smoothness_order, smoothness_scales = 0, None
+    if smoothness.weight > 0:
+        smoothness_order = smoothness.order
+        smoothness_scales = np.array([problem.length**smoothness.order / scales[u] for u in problem.unknowns], dtype=float)
+        weights.append(smoothness.weight)
     return Residuals(
         variable=problem.variable,
         unknowns=problem.unknowns,
-        max_order=problem.max_order,
+        max_order=max(problem.max_order, smoothness_order),
         equations=equations,
         conditions=conditions,
         condition_points=np.array(points, dtype=float).reshape(-1, 1),
@@ -172,4 +185,6 @@ def compile_residuals(problem: Problem, penalised, scales) -> Residuals:
         data_mask=data_mask,
         data_scales=data_scales,
         weights=np.array(weights, dtype=float),
+        smoothness_order=smoothness_order,
+        smoothness_scales=smoothness_scales,
     )

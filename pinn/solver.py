@@ -32,13 +32,6 @@ def build_model(problem: Problem):
     return model, compile_residuals(problem, penalised, scales)
 
 
-def output_orders(problem: Problem) -> dict:
-    """Derivative orders reported per unknown: as the equations use them (2 for a plain fit)."""
-    if problem.kind == "fit":
-        return {u: 2 for u in problem.unknowns}
-    return dict(problem.orders)
-
-
 def make_solution(problem: Problem, model, training, residuals=None) -> Solution:
     """Evaluate the trained model on the output grid and freeze the result.
 
@@ -48,7 +41,7 @@ def make_solution(problem: Problem, model, training, residuals=None) -> Solution
     import tensorflow as tf
 
     x = np.linspace(problem.domain[0], problem.domain[1], problem.output.points)
-    orders = output_orders(problem)
+    orders = problem.reported_orders
     everything = evaluate_model(model, problem.unknowns, x, max(orders.values(), default=0))
     values = {u: everything[u][: orders[u] + 1] for u in problem.unknowns}
     parameters = {p.name: p.value for p in problem.parameters}
