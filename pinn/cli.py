@@ -39,26 +39,48 @@ def _solve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plot", action="store_true", help="skip plot.png")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="pinn", description="Physics-informed neural networks for ODEs declared in YAML.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    solve = commands.add_parser("solve", help="solve one problem file and write its report",
-                                description="Solve one problem file; write solution.csv, metrics.json, plot.png and the model.")
-    _solve_arguments(solve)
+def solve_parser(prog: str = "pinn solve") -> argparse.ArgumentParser:
+    parser = _Parser(prog=prog, description="Solve one problem file; write solution.csv, metrics.json, plot.png and the model.")
+    _solve_arguments(parser)
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of the ``pinn`` console script; returns the exit status."""
+#: Sub-commands: name -> (parser factory, runner, one-line help).
+COMMANDS = {
+    "solve": (solve_parser, lambda arguments: run_solve(arguments), "solve one problem file and write its report"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: pinn COMMAND ...", "", "Physics-informed neural networks for ODEs declared in YAML.", "", "commands:"]
+    lines += [f"  {name:<8} {text}" for name, (_, _, text) in COMMANDS.items()]
+    lines += ["", "'pinn PROBLEM.yaml ...' is short for 'pinn solve PROBLEM.yaml ...'; 'pinn COMMAND --help' for options."]
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None, prog: str = "pinn") -> int:
+    """Entry point of the ``pinn`` console script; returns the exit status (also for usage errors)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0].endswith((".yaml", ".yml")):
-        argv = ["solve", *argv]
-    arguments = build_parser().parse_args(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage(), file=sys.stdout if argv else sys.stderr)
+        if not argv:
+            print("pinn: error: give a command or a problem file, e.g. pinn problems/quadratic.yaml", file=sys.stderr)
+        return EXIT_OK if argv else EXIT_INVALID
+    command = argv[0] if argv[0] in COMMANDS else "solve"  # a path: pinn PROBLEM.yaml
+    if argv[0] in COMMANDS:
+        argv = argv[1:]
+    elif argv[0].startswith("-"):
+        print(_usage(), file=sys.stderr)
+        print(f"pinn: error: unknown option {argv[0]}; give a command or a problem file first", file=sys.stderr)
+        return EXIT_INVALID
+    make_parser, run, _ = COMMANDS[command]
+    try:
+        arguments = make_parser(prog if prog != "pinn" else f"pinn {command}").parse_args(argv)
+    except SystemExit as stop:  # --help (0) or a usage error (2), already printed by argparse
+        return int(stop.code or 0)
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
-        if arguments.command == "solve":
-            return run_solve(arguments)
-    return EXIT_INVALID
+        return run(arguments)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -81,8 +103,14 @@ def run_solve(arguments, out: TextIO = None, err: TextIO = None) -> int:
         print(f"error: {error}", file=err)
         return EXIT_INVALID
 
-    devices = import_tensorflow_quietly()
     directory = Path(arguments.out) if arguments.out else Path("runs") / problem.name
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(f"error: --out {directory}: cannot create the output folder: {error.strerror}. "
+              "Choose a folder you can write to.", file=err)
+        return EXIT_INVALID
+    devices = import_tensorflow_quietly()
     quiet = arguments.quiet
     if not quiet:
         print(_header(problem, devices), file=out, flush=True)
@@ -141,10 +169,17 @@ def _header(problem, devices: str = "CPU") -> str:
     low, high = problem.domain
     lines = [f"{problem.name}: {problem.description}" if problem.description else problem.name]
     spec = problem.network
+    kind = {"ivp": "IVP", "bvp": "BVP", "fit": "fit to data"}[problem.kind]
+    if problem.equations and problem.data is not None and not problem.conditions:
+        kind = "equations with data"
+    points = ""
+    if problem.equations or problem.training.smoothness.weight > 0:
+        points = f", {problem.training.points} {problem.training.sampler} points"
+    data = f", {len(problem.data)} observations" if problem.data is not None else ""
     lines.append(
-        f"  {problem.kind.upper()} in {problem.variable} on [{low:g}, {high:g}], unknowns {', '.join(problem.unknowns)}; "
-        f"network {'-'.join(map(str, (1, *spec.hidden, len(problem.unknowns))))} {spec.activation}, {problem.training.dtype}, "
-        f"{problem.training.points} {problem.training.sampler} points; on {devices}"
+        f"  {kind} in {problem.variable} on [{low:g}, {high:g}], unknowns {', '.join(problem.unknowns)}; "
+        f"network {'-'.join(map(str, (1, *spec.hidden, len(problem.unknowns))))} {spec.activation}, {problem.training.dtype}"
+        f"{points}{data}; on {devices}"
     )
     return "\n".join(lines)
 
@@ -228,7 +263,7 @@ def summary_table(problem, solution, reference, metrics, directory, files) -> st
     training = solution.training
     lines.append(f"  status  {solution.status.value}: {solution.message}")
     lines.append(f"  steps   {training.adam_steps} Adam + {training.lbfgs_steps} L-BFGS in {training.train_seconds:.1f} s, "
-                 f"final loss {solution.final_loss:.2e}")
+                 f"lowest loss {solution.final_loss:.2e}")
     lines.append(f"  files   {directory}/: {', '.join(sorted(p.name for p in files.values()))}")
     return "\n".join(lines)
 

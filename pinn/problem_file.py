@@ -421,7 +421,7 @@ def _build(ctx: _Context, document: Dict[str, Any], file: Optional[str], default
     else:
         kind = "bvp"
 
-    as_run = yaml.safe_dump(_plain(_with_inline_data(document, data, variable)), sort_keys=False, allow_unicode=True)
+    as_run = yaml.safe_dump(_plain({"name": name, **_with_inline_data(document, data, variable)}), sort_keys=False, allow_unicode=True)
     return Problem(
         name=name, description=description.strip(), variable=variable, domain=domain, unknowns=unknowns,
         parameters=parameters, equations=tuple(equations), conditions=conditions, exact=exact, data=data,

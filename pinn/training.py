@@ -222,7 +222,9 @@ def _adam(model, variables, loss, points, best, best_loss, spec: TrainingSpec, r
         terms = terms.numpy()
         if not bool(finite.numpy()):
             bad = [n for n, t in zip(names, terms) if not np.isfinite(t)] or ["total"]
-            return step, seconds, Status.NONFINITE_LOSS, f"non-finite loss at Adam step {step + 1} in {', '.join(bad)}; the best finite weights were kept."
+            kept = ("the best finite weights were kept" if np.isfinite(best_loss.numpy()) else
+                    "no step had a finite loss: check the equations for log or sqrt of negative values, or division by zero")
+            return step, seconds, Status.NONFINITE_LOSS, f"non-finite loss at Adam step {step + 1} in {', '.join(bad)}; {kept}."
         history.add(step, 0, total, terms)
         if progress is not None:
             progress(Progress("adam", step, spec.adam.steps, total, float(best_loss.numpy()), int(done.numpy()) / max(elapsed, 1e-9)))

@@ -8,4 +8,4 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 from pinn.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main(["solve", *sys.argv[1:]]))
+    sys.exit(main(["solve", *sys.argv[1:]], prog="scripts/solve.py"))
