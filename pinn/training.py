@@ -146,31 +146,35 @@ def train(model, residuals: Residuals, spec: TrainingSpec, domain, *, progress: 
         terms = residuals.loss_terms(model, x)
         return tf.reduce_sum(weights * terms), terms
 
-    adam_steps, adam_seconds = 0, 0.0
+    counts = _Counts()
     try:
         if spec.adam.steps > 0:
-            adam_steps, adam_seconds, status, reason = _adam(model, variables, loss, points, best, best_loss, spec, rng, domain, history, progress)
-            stops["adam"] = reason
-        lbfgs_steps, lbfgs_seconds = 0, 0.0
+            status, stops["adam"] = _adam(model, variables, loss, points, best, best_loss, spec, rng, domain, history, progress, counts)
         if spec.lbfgs.steps > 0 and status.success:
-            lbfgs_steps, lbfgs_seconds, status, reason = _lbfgs(variables, loss, points, best, best_loss, spec, history, progress, adam_steps)
-            stops["lbfgs"] = reason
+            status, stops["lbfgs"] = _lbfgs(variables, loss, points, best, best_loss, spec, history, progress, counts)
     except KeyboardInterrupt:
         status = Status.INTERRUPTED
-        lbfgs_steps, lbfgs_seconds = locals().get("lbfgs_steps", 0), locals().get("lbfgs_seconds", 0.0)
-    for variable, kept in zip(variables, best):
-        if math.isfinite(float(best_loss.numpy())):
+    if math.isfinite(float(best_loss.numpy())):
+        for variable, kept in zip(variables, best):
             variable.assign(kept)
-    message = STATUS_MESSAGES[status]
-    if status is Status.NONFINITE_LOSS:
-        message = stops.get("adam", message) if "non-finite" in stops.get("adam", "") else stops.get("lbfgs", message)
+    message = stops["adam"] if status is Status.NONFINITE_LOSS else STATUS_MESSAGES[status]
     return TrainingResult(
-        status=status, message=message, history=history.arrays(), adam_steps=adam_steps, lbfgs_steps=lbfgs_steps,
-        adam_seconds=adam_seconds, lbfgs_seconds=lbfgs_seconds, best_loss=float(best_loss.numpy()), stops=stops,
+        status=status, message=message, history=history.arrays(), adam_steps=counts.adam_steps, lbfgs_steps=counts.lbfgs_steps,
+        adam_seconds=counts.adam_seconds, lbfgs_seconds=counts.lbfgs_seconds, best_loss=float(best_loss.numpy()), stops=stops,
     )
 
 
-def _adam(model, variables, loss, points, best, best_loss, spec: TrainingSpec, rng, domain, history, progress):
+@dataclass
+class _Counts:
+    """Steps and seconds so far, updated as training goes (so an interrupt keeps them)."""
+
+    adam_steps: int = 0
+    adam_seconds: float = 0.0
+    lbfgs_steps: int = 0
+    lbfgs_seconds: float = 0.0
+
+
+def _adam(model, variables, loss, points, best, best_loss, spec: TrainingSpec, rng, domain, history, progress, counts: _Counts):
     """Adam (beta1 0.9, beta2 0.999, eps 1e-8 relative to the dtype) in compiled blocks."""
     dtype = model.dtype
     first = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
@@ -209,31 +213,31 @@ def _adam(model, variables, loss, points, best, best_loss, spec: TrainingSpec, r
 
     compiled = _compile(block, spec)
     block_size = spec.steps_per_call if spec.resample_every == 0 else min(spec.steps_per_call, spec.resample_every)
-    step, seconds = 0, 0.0
     names = history.names
-    while step < spec.adam.steps:
-        size = min(block_size, spec.adam.steps - step)
+    while counts.adam_steps < spec.adam.steps:
+        size = min(block_size, spec.adam.steps - counts.adam_steps)
         start = time.perf_counter()
         total, terms, finite, done = compiled(tf.constant(size))
         total = float(total.numpy())
         elapsed = time.perf_counter() - start
-        seconds += elapsed
-        step += int(done.numpy())
+        counts.adam_seconds += elapsed
+        counts.adam_steps += int(done.numpy())
+        step = counts.adam_steps
         terms = terms.numpy()
         if not bool(finite.numpy()):
             bad = [n for n, t in zip(names, terms) if not np.isfinite(t)] or ["total"]
             kept = ("the best finite weights were kept" if np.isfinite(best_loss.numpy()) else
                     "no step had a finite loss: check the equations for log or sqrt of negative values, or division by zero")
-            return step, seconds, Status.NONFINITE_LOSS, f"non-finite loss at Adam step {step + 1} in {', '.join(bad)}; {kept}."
+            return Status.NONFINITE_LOSS, f"non-finite loss at Adam step {step + 1} in {', '.join(bad)}; {kept}."
         history.add(step, 0, total, terms)
         if progress is not None:
             progress(Progress("adam", step, spec.adam.steps, total, float(best_loss.numpy()), int(done.numpy()) / max(elapsed, 1e-9)))
         if spec.resample_every and step % spec.resample_every == 0 and step < spec.adam.steps:
             points.assign(collocation_points(domain, spec.points, "random" if spec.sampler == "grid" else spec.sampler, rng))
-    return step, seconds, Status.MAX_STEPS, f"ran all {step} steps"
+    return Status.MAX_STEPS, f"ran all {counts.adam_steps} steps"
 
 
-def _lbfgs(variables, loss, points, best, best_loss, spec: TrainingSpec, history, progress, step_offset):
+def _lbfgs(variables, loss, points, best, best_loss, spec: TrainingSpec, history, progress, counts: _Counts):
     """scipy L-BFGS-B on the flat weights, from the best Adam weights.
 
     ftol and gtol are zero so it does not stop while the loss is still falling
@@ -267,7 +271,7 @@ def _lbfgs(variables, loss, points, best, best_loss, spec: TrainingSpec, history
         total, gradient, terms = compiled(tf.constant(flat, dtype=dtype))
         total = float(total.numpy())
         state["evaluations"] += 1
-        state["last_terms"] = (total, terms.numpy())
+        state["last_terms"] = (flat.copy(), terms.numpy())
         if not math.isfinite(total):
             return np.inf, np.zeros_like(flat)
         if total < state["best"]:
@@ -277,9 +281,13 @@ def _lbfgs(variables, loss, points, best, best_loss, spec: TrainingSpec, history
 
     def callback(intermediate_result):
         state["iterations"] += 1
-        total, terms = state["last_terms"]
-        history.add(step_offset + state["iterations"], 1, float(intermediate_result.fun), terms)
+        counts.lbfgs_steps = state["iterations"]
+        evaluated, terms = state["last_terms"]
+        if not np.array_equal(evaluated, intermediate_result.x):  # the accepted point was not the last one tried
+            terms = compiled(tf.constant(intermediate_result.x, dtype=dtype))[2].numpy()
+        history.add(counts.adam_steps + state["iterations"], 1, float(intermediate_result.fun), terms)
         now = time.perf_counter()
+        counts.lbfgs_seconds = now - start
         if progress is not None and (now - last_report[0] > 0.25 or state["iterations"] == spec.lbfgs.steps):
             rate = state["iterations"] / max(now - start, 1e-9)
             progress(Progress("lbfgs", state["iterations"], spec.lbfgs.steps, float(intermediate_result.fun), state["best"], rate))
@@ -291,14 +299,14 @@ def _lbfgs(variables, loss, points, best, best_loss, spec: TrainingSpec, history
         options={"maxiter": spec.lbfgs.steps, "maxfun": spec.lbfgs.steps * 2 + 20, "ftol": 0.0, "gtol": 0.0,
                  "maxcor": spec.lbfgs.history, "maxls": 50},
     )
-    seconds = time.perf_counter() - start
+    counts.lbfgs_seconds = time.perf_counter() - start
     if state["best_x"] is not None:
         best_x = tf.constant(state["best_x"], dtype=dtype)
         for kept, piece, shape in zip(best, tf.split(best_x, sizes), shapes):
             kept.assign(tf.reshape(piece, shape))
         best_loss.assign(state["best"])
-    iterations = int(result.nit)
+    iterations = counts.lbfgs_steps = int(result.nit)
     message = result.message if isinstance(result.message, str) else result.message.decode()
     if iterations >= spec.lbfgs.steps or "ITERATIONS" in message.upper() or "EVALUATIONS" in message.upper():
-        return iterations, seconds, Status.MAX_STEPS, f"ran {iterations} iterations ({message})"
-    return iterations, seconds, Status.CONVERGED, f"stopped after {iterations} iterations: {message}"
+        return Status.MAX_STEPS, f"ran {iterations} iterations ({message})"
+    return Status.CONVERGED, f"stopped after {iterations} iterations: {message}"
