@@ -101,5 +101,9 @@ class ProblemError(PinnError):
         return self.render()
 
 
+class PiecewiseLinearWarning(UserWarning):
+    """A network with piecewise-linear activations: its second derivative is zero almost everywhere."""
+
+
 class SolveError(PinnError):
     """The solver could not run a valid problem (not a user mistake in the file)."""

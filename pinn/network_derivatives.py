@@ -21,8 +21,9 @@ import tensorflow as tf
 from .residuals import derivatives as _nested_tape_derivatives
 
 #: Activation names (Keras function names and layer classes) that are piecewise linear.
+#: (hard_silu is piecewise quadratic, so it is not here.)
 PIECEWISE_LINEAR = {
-    "relu", "relu6", "leaky_relu", "hard_sigmoid", "hard_tanh", "hard_silu", "hard_swish",
+    "relu", "relu6", "leaky_relu", "hard_sigmoid", "hard_tanh", "soft_shrink", "hard_shrink", "sparse_sigmoid",
     "ReLU", "LeakyReLU", "PReLU", "ThresholdedReLU",
 }
 _NEUTRAL = {"linear", None}
@@ -30,8 +31,8 @@ _NEUTRAL = {"linear", None}
 _compiled: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-class PiecewiseLinearWarning(UserWarning):
-    """The network is piecewise linear: its second derivative is zero almost everywhere."""
+from .errors import PiecewiseLinearWarning  # noqa: E402  (re-exported for users)
+from .problem import PIECEWISE_LINEAR_ACTIVATIONS  # noqa: E402
 
 
 def _layers(model) -> List:
@@ -46,6 +47,10 @@ def _layers(model) -> List:
 
 def piecewise_linear_layers(model) -> Tuple[List[str], List[str]]:
     """(layers with a piecewise-linear activation, layers with a smooth one), by name."""
+    network = getattr(model, "network", model)  # a pinn TrialSolution holds its MLP
+    name = getattr(network, "activation_name", None)
+    if name is not None:  # a pinn MLP
+        return ([f"{network.name} ({name})"], []) if name in PIECEWISE_LINEAR_ACTIVATIONS else ([], [f"{network.name} ({name})"])
     piecewise, smooth = [], []
     for layer in _layers(model):
         kind = type(layer).__name__
@@ -82,6 +87,14 @@ def _warn(model, order: int) -> None:
 
 
 def _dtype(model):
+    """The dtype the model computes in: its first weight's, else its input's, else its declared one."""
+    weights = getattr(model, "weights", None)
+    if weights:
+        return tf.as_dtype(weights[0].dtype)
+    for layer in _layers(model):  # an unbuilt Sequential: the layers' own dtype policy
+        dtype = getattr(layer, "compute_dtype", None)
+        if dtype:
+            return tf.as_dtype(dtype)
     inputs = getattr(model, "inputs", None)
     if inputs:
         return tf.as_dtype(inputs[0].dtype)

@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 
 from . import expressions as ex
-from .errors import ExpressionError, ProblemError, did_you_mean, one_of
+from .errors import ExpressionError, PiecewiseLinearWarning, ProblemError, did_you_mean, one_of
 from .problem import (
     ACTIVATIONS, CONSTRAINT_MODES, DTYPES, PIECEWISE_LINEAR_ACTIVATIONS, REFERENCE_MODES,
     SAMPLERS, SCHEDULES, AdamSpec, Condition, Data, Equation, Expression, FixedValue,
@@ -410,6 +410,8 @@ def _build(ctx: _Context, document: Dict[str, Any], file: Optional[str], default
 
     _check_counts(ctx, equations, conditions, unknowns, orders, parameters, data)
     max_order = max([*orders.values()] + [n.order for c in conditions for n in ex.walk(c.equation) if isinstance(n, ex.PointValue)] + [0])
+    if training.smoothness.weight > 0:
+        max_order = max(max_order, training.smoothness.order)
     _check_activation(ctx, network.activation, max_order, data)
     if training.constraints == "hard":
         _check_hard(ctx, conditions, unknowns, orders)
@@ -959,16 +961,17 @@ def _check_counts(ctx: _Context, equations, conditions, unknowns, orders, parame
 
 
 def _check_activation(ctx: _Context, activation: str, max_order: int, data) -> None:
+    """Refuse a piecewise-linear activation where a derivative of order >= 2 is used; warn otherwise."""
     if activation not in PIECEWISE_LINEAR_ACTIVATIONS:
         return
     if max_order >= 2:
         raise ctx.error(
             f"'{activation}' is piecewise linear, so the network's second derivative is zero everywhere it exists, "
-            f"and the equations need derivatives up to order {max_order}", "network.activation",
+            f"and the equations (or the smoothness penalty) need derivatives up to order {max_order}", "network.activation",
             "Use a smooth activation such as tanh (the default), sin or silu.")
     warnings.warn(
         f"{ctx.file or 'problem'}: network.activation: '{activation}' is piecewise linear: the first derivative is piecewise constant "
-        "and higher ones are zero; use tanh, sin or silu for accurate derivatives.", stacklevel=3)
+        "and higher ones are zero; use tanh, sin or silu for accurate derivatives.", PiecewiseLinearWarning, stacklevel=3)
 
 
 def _check_hard(ctx: _Context, conditions, unknowns, orders) -> None:
