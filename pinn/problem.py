@@ -103,13 +103,13 @@ class Data:
 
 @dataclass(frozen=True)
 class NetworkSpec:
-    hidden: Tuple[int, ...] = (32, 32, 32)
+    hidden: Tuple[int, ...] = (64, 64)
     activation: str = "tanh"
 
 
 @dataclass(frozen=True)
 class AdamSpec:
-    steps: int = 3000
+    steps: int = 2000
     learning_rate: float = 1e-3
     schedule: str = "constant"
     final_learning_rate: Optional[float] = None  # for exponential/cosine; default lr/100
@@ -117,7 +117,7 @@ class AdamSpec:
 
 @dataclass(frozen=True)
 class LbfgsSpec:
-    steps: int = 1000
+    steps: int = 4000
     history: int = 50
 
 
@@ -153,7 +153,7 @@ class TrainingSpec:
     smoothness: SmoothnessSpec = field(default_factory=SmoothnessSpec)
     dtype: str = "float64"
     seed: int = 0
-    steps_per_call: int = 100  # Adam steps per compiled call
+    steps_per_call: int = 500  # Adam steps per compiled call
     jit_compile: bool = True
     eager: bool = False  # run the steps eagerly, for debugging
 

@@ -246,6 +246,7 @@ def _lbfgs(variables, loss, points, best, best_loss, spec: TrainingSpec, history
     can no longer improve the loss.
     """
     from scipy.optimize import minimize
+    from threadpoolctl import threadpool_limits
 
     dtype = variables[0].dtype
     for variable, kept in zip(variables, best):
@@ -294,11 +295,14 @@ def _lbfgs(variables, loss, points, best, best_loss, spec: TrainingSpec, history
             last_report[0] = now
 
     x0 = np.concatenate([v.numpy().reshape(-1) for v in variables]).astype(np.float64)
-    result = minimize(
-        fun, x0, jac=True, method="L-BFGS-B", callback=callback,
-        options={"maxiter": spec.lbfgs.steps, "maxfun": spec.lbfgs.steps * 2 + 20, "ftol": 0.0, "gtol": 0.0,
-                 "maxcor": spec.lbfgs.history, "maxls": 50},
-    )
+    # scipy's BLAS threads, left free, spin against TensorFlow's on every iteration (measured: several
+    # times slower per iteration on 2 cores); L-BFGS-B's vectors are far too small to gain from them.
+    with threadpool_limits(limits=1, user_api="blas"):
+        result = minimize(
+            fun, x0, jac=True, method="L-BFGS-B", callback=callback,
+            options={"maxiter": spec.lbfgs.steps, "maxfun": spec.lbfgs.steps * 2 + 20, "ftol": 0.0, "gtol": 0.0,
+                     "maxcor": spec.lbfgs.history, "maxls": 50},
+        )
     counts.lbfgs_seconds = time.perf_counter() - start
     if state["best_x"] is not None:
         best_x = tf.constant(state["best_x"], dtype=dtype)

@@ -92,7 +92,7 @@ def test_closing_table_on_stdout(quadratic_run):
     lines = out.splitlines()
     # the header names the problem and the set-up
     assert lines[0].startswith("quadratic: y'' = 2")
-    assert "BVP in x on [0, 1]" in out and "unknowns y" in out and "1-32-32-32-1 tanh" in out
+    assert "BVP in x on [0, 1]" in out and "unknowns y" in out and "1-64-64-1 tanh" in out
     # the table: a heading, a rule, a row per unknown and derivative
     assert re.search(r"^\s+against\s+relative L2\s+max abs$", out, re.M), out
     metrics = strict_json(folder / "metrics.json")

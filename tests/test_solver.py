@@ -1,8 +1,8 @@
 """pinn.solve end to end: accuracy against closed forms and scipy, determinism,
 dtypes, constraint modes, parameter recovery, the non-finite stop, eager mode.
 
-Accuracy tests run the problem files with their default settings (Adam 3000
-steps, L-BFGS 1000) unless stated; each solve is done once per session.
+Accuracy tests run the problem files with their default settings (Adam 2000
+steps, L-BFGS up to 4000, a 1-64-64-N network) unless stated; each solve is done once per session.
 """
 
 import numpy as np
