@@ -563,6 +563,25 @@ def _precedence(node: Node) -> int:
     return 10
 
 
+def rewrite(node: Node, rule: Callable[[Node], Optional[Node]]) -> Node:
+    """The tree with every node for which ``rule`` returns a replacement replaced
+    (top-down; a replaced node's children are not visited), the rest rebuilt around them."""
+    replaced = rule(node)
+    if replaced is not None:
+        return replaced
+    if isinstance(node, Unary):
+        return replace(node, operand=rewrite(node.operand, rule))
+    if isinstance(node, Binary):
+        return replace(node, left=rewrite(node.left, rule), right=rewrite(node.right, rule))
+    if isinstance(node, Call):
+        return replace(node, arguments=tuple(rewrite(a, rule) for a in node.arguments))
+    if isinstance(node, PointValue):
+        return replace(node, point=rewrite(node.point, rule))
+    if isinstance(node, Equation):
+        return replace(node, left=rewrite(node.left, rule), right=rewrite(node.right, rule))
+    return node
+
+
 def substitute(node: Node, values: Mapping[str, float]) -> Node:
     """Replace names found in ``values`` by numbers and fold constant subtrees."""
     if isinstance(node, Name):

@@ -11,7 +11,6 @@ that appears undifferentiated (m = 0) is solved for algebraically the same way.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -29,17 +28,14 @@ class HighestDerivativeError(ArithmeticError):
 
 def _replace_highest(node, orders: Mapping[str, int]):
     """The tree with u^(orders[u]) (``u`` itself when the order is 0) replaced by a placeholder name."""
-    if isinstance(node, ex.Derivative) and node.order == orders.get(node.unknown, -1):
-        return ex.Name(_HIGHEST.format(node.unknown))
-    if isinstance(node, ex.Name) and orders.get(node.name, -1) == 0:
-        return ex.Name(_HIGHEST.format(node.name))
-    if isinstance(node, ex.Unary):
-        return replace(node, operand=_replace_highest(node.operand, orders))
-    if isinstance(node, ex.Binary):
-        return replace(node, left=_replace_highest(node.left, orders), right=_replace_highest(node.right, orders))
-    if isinstance(node, ex.Call):
-        return replace(node, arguments=tuple(_replace_highest(a, orders) for a in node.arguments))
-    return node
+    def placeholder(inner):
+        if isinstance(inner, ex.Derivative) and inner.order == orders.get(inner.unknown, -1):
+            return ex.Name(_HIGHEST.format(inner.unknown))
+        if isinstance(inner, ex.Name) and orders.get(inner.name, -1) == 0:
+            return ex.Name(_HIGHEST.format(inner.name))
+        return None
+
+    return ex.rewrite(node, placeholder)
 
 
 def _rows(value, count: int) -> np.ndarray:

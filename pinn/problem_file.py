@@ -561,17 +561,12 @@ def _fold_points(node, constants):
     """Replace every point expression by its number (points only, not the rest)."""
     from dataclasses import replace
 
-    if isinstance(node, ex.PointValue):
-        return replace(node, point=ex.Number(ex.constant_value(ex.substitute(node.point, constants)), node.point.span))
-    if isinstance(node, ex.Equation):
-        return replace(node, left=_fold_points(node.left, constants), right=_fold_points(node.right, constants))
-    if isinstance(node, ex.Unary):
-        return replace(node, operand=_fold_points(node.operand, constants))
-    if isinstance(node, ex.Binary):
-        return replace(node, left=_fold_points(node.left, constants), right=_fold_points(node.right, constants))
-    if isinstance(node, ex.Call):
-        return replace(node, arguments=tuple(_fold_points(a, constants) for a in node.arguments))
-    return node
+    def fold(inner):
+        if isinstance(inner, ex.PointValue):
+            return replace(inner, point=ex.Number(ex.constant_value(ex.substitute(inner.point, constants)), inner.point.span))
+        return None
+
+    return ex.rewrite(node, fold)
 
 
 def _fixed_value(equation, names: _Names) -> Optional[FixedValue]:
