@@ -117,11 +117,11 @@ class _History:
         return out
 
 
-def _compile(function: Callable, spec: TrainingSpec) -> Callable:
-    """The one place steps are compiled: tf.function (with XLA if asked) or eager."""
+def _compile(function: Callable, spec: TrainingSpec, xla: bool = True) -> Callable:
+    """The one place steps are compiled: tf.function (with XLA if asked and ``xla``) or eager."""
     if spec.eager:
         return function
-    return tf.function(function, jit_compile=spec.jit_compile, reduce_retracing=True)
+    return tf.function(function, jit_compile=spec.jit_compile and xla, reduce_retracing=True)
 
 
 def train(model, residuals: Residuals, spec: TrainingSpec, domain, *, progress: Optional[Callable[[Progress], None]] = None) -> TrainingResult:
@@ -263,7 +263,8 @@ def _lbfgs(variables, loss, points, best, best_loss, spec: TrainingSpec, history
         gradients = [tf.zeros_like(v) if g is None else g for g, v in zip(gradients, variables)]
         return total, tf.concat([tf.reshape(g, [-1]) for g in gradients], axis=0), terms
 
-    compiled = _compile(value_and_gradient, spec)
+    # XLA gains nothing per L-BFGS evaluation here but costs about 1 s more to compile (docs/benchmarks.md)
+    compiled = _compile(value_and_gradient, spec, xla=False)
     state = {"evaluations": 0, "best": float(best_loss.numpy()), "best_x": None, "last_terms": None, "iterations": 0}
     start = time.perf_counter()
     last_report = [start]
