@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The peer: the same two problems in DeepXDE (TensorFlow backend), timed the same way.
 
-    python benchmarks/peer_deepxde.py            # full: ~2-3 minutes
+    python benchmarks/peer_deepxde.py            # full: about 1.5 minutes on 2 cores
     python benchmarks/peer_deepxde.py --quick    # short budgets
     python benchmarks/peer_deepxde.py --json     # also print one '@@RESULT {json}' line (for run.py)
 
@@ -51,7 +51,11 @@ BUDGETS = {
 def missing() -> str:
     """Why the peer cannot run here, or '' if it can."""
     for module, package in (("deepxde", "deepxde"), ("tensorflow_probability", "tensorflow-probability")):
-        if importlib.util.find_spec(module) is None:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
             return f"{package} is not installed (pip install deepxde tensorflow-probability tf-keras)"
     return ""
 

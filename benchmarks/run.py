@@ -348,8 +348,11 @@ def worker_accuracy(options):
             if ladder[-1]["error"] <= 1e-6 and len([r for r in ladder if r["error"] <= 1e-6]) >= 2:
                 break
         out["quadratic_ladder"] = ladder
-        # Adam alone with a rate too large for it: the returned weights must be the best seen, not the last.
-        problem = _problem(QUADRATIC, ["training.adam.steps=500", "training.adam.learning_rate=0.05", "training.lbfgs.steps=0"])
+    if options.get("quadratic", True) or options.get("lotka_volterra", True):
+        # Adam alone with a rate too large for it (the loss ends ~10x above its best): the returned
+        # weights must be the best seen, not the last.
+        problem = _problem(LOTKA_VOLTERRA, ["training.adam.steps=600", "training.adam.learning_rate=0.05",
+                                            "training.steps_per_call=50", "training.lbfgs.steps=0"])
         out["best_weights_noisy_adam"] = _best_check(problem, pinn.solve(problem))
     if options.get("lotka_volterra", True):
         lbfgs = options.get("lotka_volterra_lbfgs")
@@ -698,7 +701,7 @@ def report(results, mode):
               [(r["lbfgs_asked"], r["lbfgs_steps"], f(r["train_seconds"], ".2f"), f(r["error"], ".2e")) for r in acc["quadratic_ladder"]]))
     add("")
     checks = [(k, acc[k]["best"]) for k in ("quadratic_default", "quadratic_64", "lotka_volterra_default") if k in acc]
-    checks.append(("quadratic, Adam only at lr 0.05", acc["best_weights_noisy_adam"]))
+    checks.append(("Lotka-Volterra, Adam only at lr 0.05", acc["best_weights_noisy_adam"]))
     add("Lowest-loss weights kept (loss of the returned weights vs best loss seen vs last recorded loss):")
     add("")
     add(table(("run", "returned-weights loss", "best loss", "min recorded", "last recorded", "kept best"),
@@ -860,7 +863,8 @@ def targets(results, peer_adam, peer_source):
     rows.append(("Lotka-Volterra to 1e-4 vs scipy", f"relative L2 {lv['relative_l2']:.2e} (max rel. {lv['max_relative']:.2e})",
                  verdict(lv["relative_l2"] <= TARGETS["lotka_volterra_error"])))
     checks = [acc[k]["best"]["ok"] for k in ("quadratic_default", "quadratic_64", "lotka_volterra_default") if k in acc]
-    checks.append(acc["best_weights_noisy_adam"]["ok"])
+    if "best_weights_noisy_adam" in acc:
+        checks.append(acc["best_weights_noisy_adam"]["ok"])
     rows.append(("keeps the lowest-loss weights", f"{sum(checks)} of {len(checks)} runs return their best-loss weights", verdict(all(checks))))
     s = results["startup"]
     rows.append(("start-up over import tensorflow < 0.5 s",
