@@ -87,7 +87,7 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 
 def _load_yaml(text: str, file: Optional[str]) -> Any:
     try:
-        return yaml.load(text, Loader=_Loader)
+        return yaml.load(text, Loader=_Loader)  # _Loader is a yaml.SafeLoader subclass: no Python objects
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
@@ -114,7 +114,7 @@ def parse_override(text: str) -> Tuple[str, Any]:
         raise ProblemError(f"'{text}' has an empty key", location="--set", fix="Write it as --set training.adam.steps=500.")
     # the value's text is kept whole: an equation such as "y'' = 2" contains '=' too
     try:
-        parsed = yaml.load(value, Loader=_Loader) if value.strip() else ""
+        parsed = yaml.load(value, Loader=_Loader) if value.strip() else ""  # safe: SafeLoader subclass
     except (yaml.YAMLError, RecursionError):
         parsed = value
     return key, parsed
