@@ -45,9 +45,51 @@ def solve_parser(prog: str = "pinn solve") -> argparse.ArgumentParser:
     return parser
 
 
+def batch_parser(prog: str = "pinn batch") -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=prog,
+        description="Solve many problems and parameter sweeps; each run writes its report under DIR, "
+                    "the batch writes DIR/summary.csv and DIR/summary.md. Rerunning skips finished runs.",
+    )
+    parser.add_argument("problems", nargs="+", metavar="PROBLEM",
+                        help="problem files, folders (their .yaml files) or glob patterns such as 'problems/*.yaml'")
+    parser.add_argument("--sweep", metavar="KEY=VALUES", action="append", default=[], dest="sweeps",
+                        help="run every value: parameters.k=0.5,1,2 (a list), training.seed=0:4 (integers 0 to 4), "
+                             "parameters.k=0.5:2:0.5 (start:stop:step); several sweeps run every combination (repeatable)")
+    parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
+                        help="override a field in every run, e.g. --set training.adam.steps=500 (repeatable)")
+    parser.add_argument("--out", metavar="DIR", default="runs/batch", help="where the runs and the summary go (default: runs/batch)")
+    parser.add_argument("--jobs", metavar="N", type=_positive_integer, default=None,
+                        help="runs at once, each in its own worker process (default: 1, in this process; "
+                             "with --gpus, 2 per GPU; with --ray, as many as the cluster holds)")
+    parser.add_argument("--gpus", metavar="LIST", help="spread the workers over these GPUs: 0,1 or all (each worker sees one GPU)")
+    parser.add_argument("--ray", metavar="ADDRESS", nargs="?", const="", default=None,
+                        help="run on Ray: a local instance, or the cluster at ADDRESS (needs pip install \"pinn[ray]\")")
+    parser.add_argument("--gpus-per-run", metavar="F", type=float, default=None,
+                        help="with --ray: the GPU fraction each run requests (default 0.25 if the cluster has GPUs, else 0)")
+    parser.add_argument("--vectorize", action="store_true",
+                        help="train each problem's sweep (parameter values, seeds) as one batched model of stacked networks")
+    parser.add_argument("--force", action="store_true", help="run every run again, also those already done in DIR")
+    parser.add_argument("--list", action="store_true", help="list the runs (and which are done) without running them")
+    parser.add_argument("--no-plot", action="store_true", help="skip each run's plot.png")
+    parser.add_argument("--quiet", action="store_true", help="no line per run and no table; errors still go to stderr")
+    return parser
+
+
+def _positive_integer(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number; give e.g. --jobs 2") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1; give e.g. --jobs 2")
+    return value
+
+
 #: Sub-commands: name -> (parser factory, runner, one-line help).
 COMMANDS = {
     "solve": (solve_parser, lambda arguments: run_solve(arguments), "solve one problem file and write its report"),
+    "batch": (batch_parser, lambda arguments: run_batch_command(arguments), "solve many problems and sweeps, with a summary"),
 }
 
 
@@ -133,6 +175,99 @@ def run_solve(arguments, out: TextIO = None, err: TextIO = None) -> int:
         print(f"error: {problem.file}: the solve failed: {solution.message} What was reached is in {directory}/.", file=err)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def run_batch_command(arguments, out: TextIO = None, err: TextIO = None) -> int:
+    """Plan (validating every run first), run what is not done yet, summarise; returns the exit status."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    from .batch import is_done, read_record, succeeded
+    from .batch import plan_batch, vectorize_check
+    from .batch_workers import parse_gpus, run_batch
+    from .sweep import parse_sweep
+
+    try:
+        sweeps = [parse_sweep(text) for text in arguments.sweeps]
+        plan = plan_batch(arguments.problems, sweeps, arguments.overrides)
+        if arguments.vectorize:
+            vectorize_check(plan)
+        gpus = parse_gpus(arguments.gpus)
+        if arguments.ray is not None and gpus:
+            raise ProblemError("--gpus is for worker processes on this machine; Ray places runs on GPUs itself",
+                               location="--gpus", fix="With --ray, give --gpus-per-run 0.25 instead.")
+        if arguments.gpus_per_run is not None and (arguments.ray is None or not 0 <= arguments.gpus_per_run <= 1):
+            raise ProblemError("--gpus-per-run is a fraction from 0 to 1 and needs --ray", location="--gpus-per-run",
+                               fix="Write e.g. --ray --gpus-per-run 0.25 (four runs share a GPU).")
+    except ProblemError as error:
+        print(f"error: {error}", file=err)
+        return EXIT_INVALID
+    directory = Path(arguments.out)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(f"error: --out {directory}: cannot create the output folder: {error.strerror}. "
+              "Choose a folder you can write to.", file=err)
+        return EXIT_INVALID
+
+    done = [run for run in plan.runs if is_done(read_record(directory, run), run)]
+    if arguments.list:
+        for run in plan.runs:
+            print(f"{run.name:<40} {'done' if run in done and not arguments.force else 'to run'}  ({run.file})", file=out)
+        return EXIT_OK
+    jobs = arguments.jobs or (2 * len(gpus) if gpus else 1)
+    to_run = len(plan.runs) if arguments.force else len(plan.runs) - len(done)
+    if not arguments.quiet:
+        if arguments.ray is not None:
+            where = f"on Ray ({arguments.ray or 'local'})"
+        elif jobs > 1 or gpus:
+            where = f"on {jobs} worker{'s' if jobs > 1 else ''}" + (f" over GPU {','.join(gpus)}" if gpus else "")
+        else:
+            where = "in this process"
+        skipped = "" if arguments.force or not done else f"; {len(done)} already done in {directory}/ (--force runs them again)"
+        print(f"batch: {len(plan.runs)} runs, {to_run} to run {where}{' as vectorised models' if arguments.vectorize else ''}"
+              f"{skipped}", file=out, flush=True)
+    counter = [0]
+
+    def on_record(record) -> None:
+        counter[0] += 1
+        if not arguments.quiet:
+            print(f"  [{counter[0]:>{len(str(to_run))}}/{to_run}] {_record_line(record)}", file=out, flush=True)
+        for note in record.get("warnings", []):
+            print(f"warning: {record['run']}: {note}", file=err)
+
+    try:
+        records = run_batch(plan, directory, jobs=jobs, gpus=gpus, ray_address=arguments.ray,
+                            gpus_per_run=arguments.gpus_per_run, vectorize=arguments.vectorize, force=arguments.force,
+                            plot=not arguments.no_plot, on_record=on_record)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished runs are kept in {directory}/ with a summary of them; "
+              "run the same command again to do the rest.", file=err)
+        return 130
+    except ProblemError as error:
+        print(f"error: {error}", file=err)
+        return EXIT_INVALID
+    if not arguments.quiet:
+        from .batch import markdown_table, summary_rows
+
+        print(markdown_table(*summary_rows(plan, records)), file=out)
+        print(f"summary: {directory / 'summary.md'}, {directory / 'summary.csv'}", file=out)
+    failed = [r for r in records if not succeeded(r)]
+    if failed:
+        print(f"error: {len(failed)} of {len(records)} runs did not succeed: "
+              + "; ".join(f"{r['run']} ({r['status']})" for r in failed[:5]) + ("; ..." if len(failed) > 5 else "")
+              + f". Details in {directory / 'summary.md'}.", file=err)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _record_line(record) -> str:
+    """One finished run: its name, status, errors per unknown, time and where it ran."""
+    errors = ", ".join(f"{u} {_format(e.get('relative_l2'))}" for u, e in record.get("errors", {}).items())
+    seconds = record.get("wall_seconds")
+    timing = f"  {seconds:.1f} s" if seconds is not None else ""
+    device = f"  ({record['device']})" if record.get("device") else ""
+    message = f"  {record.get('message')}" if record["status"] not in ("converged", "max_steps") and record.get("message") else ""
+    return f"{record['run']}  {record['status']}" + (f"  {errors}" if errors else "") + timing + device + message
 
 
 def import_tensorflow_quietly() -> str:

@@ -1,0 +1,280 @@
+"""Where a batch's tasks run: this process, a pool of worker processes, or Ray.
+
+Every executor has the same shape, ``executor(tasks, out, on_records)``: it
+runs each :class:`pinn.batch.Task`, leaves the reports under
+``out/.partial/RUN`` and calls ``on_records(records)`` as each task ends, in
+the main process, which moves the finished runs into place.
+
+Worker processes (``--jobs N``) are started with ``spawn`` (TensorFlow does
+not survive ``fork``), import TensorFlow once, then take tasks one at a time
+until told to stop.  Each worker sees only its GPU (``CUDA_VISIBLE_DEVICES``)
+with memory growth on, so several workers share a GPU; without GPUs each of
+N workers gets cores // N threads, so the workers do not oversubscribe the
+cores.  A worker that dies (out of memory, a signal) loses only its current
+task, which is recorded as ``crashed``; a new worker takes its place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import shutil
+import signal
+import subprocess
+from collections import deque
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+from .batch import CRASHED, PARTIAL, Task, execute_task, failure_record
+from .errors import ProblemError
+
+OnRecords = Callable[[List[Dict]], None]
+
+#: Environment variables that size the thread pools of numpy/scipy's BLAS and OpenMP.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class WorkerSlot:
+    """One worker process: its number, the GPU it sees (None: leave visibility alone) and its thread count (0: default)."""
+
+    index: int
+    gpu: Optional[str] = None
+    threads: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"worker {self.index}" + (f" on GPU {self.gpu}" if self.gpu is not None else "")
+
+
+def available_cores() -> int:
+    """The cores this process may use (its affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def visible_gpus() -> List[str]:
+    """The GPU ids a worker can be given: CUDA_VISIBLE_DEVICES if set, else those ``nvidia-smi`` lists."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [g.strip() for g in listed.split(",") if g.strip() and g.strip() != "-1"]
+    try:
+        output = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+                                capture_output=True, text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in output.splitlines() if line.strip()]
+
+
+def parse_gpus(text: Optional[str]) -> List[str]:
+    """``--gpus 0,1`` -> ["0", "1"]; ``--gpus all`` -> every visible GPU; None -> []."""
+    if text is None:
+        return []
+    if text.strip() == "all":
+        gpus = visible_gpus()
+        if not gpus:
+            raise ProblemError("--gpus all: no GPU found (nvidia-smi lists none and CUDA_VISIBLE_DEVICES is not set)",
+                               location="--gpus", fix="Drop --gpus to run on the CPU, or install the NVIDIA driver and "
+                               "pip install \"tensorflow[and-cuda]\".")
+        return gpus
+    gpus = [g.strip() for g in text.split(",")]
+    if not all(g.isdigit() for g in gpus) or len(set(gpus)) != len(gpus):
+        raise ProblemError(f"'{text}' is not a list of GPU numbers", location="--gpus",
+                           fix="Write --gpus 0,1 (numbers as nvidia-smi shows them, each once) or --gpus all.")
+    return gpus
+
+
+def worker_slots(jobs: int, gpus: Sequence[str] = (), cores: Optional[int] = None) -> List[WorkerSlot]:
+    """``jobs`` workers: spread round-robin over ``gpus`` if given, else sharing the cores evenly."""
+    if gpus:
+        return [WorkerSlot(i, gpus[i % len(gpus)], 0) for i in range(jobs)]
+    cores = cores or available_cores()
+    return [WorkerSlot(i, None, max(1, cores // jobs)) for i in range(jobs)]
+
+
+def slot_environment(slot: WorkerSlot) -> Dict[str, str]:
+    """The environment a worker starts with: its GPU, memory growth, thread counts, quiet TensorFlow."""
+    environment = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"), "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+    if slot.gpu is not None:
+        environment["CUDA_VISIBLE_DEVICES"] = slot.gpu
+    if slot.threads:
+        environment.update({name: str(slot.threads) for name in THREAD_VARIABLES})
+    return environment
+
+
+def configure_tensorflow(threads: int = 0) -> str:
+    """Import TensorFlow (quietly), size its thread pools, turn on GPU memory growth; returns the devices."""
+    from .cli import import_tensorflow_quietly
+
+    devices = import_tensorflow_quietly()
+    import tensorflow as tf
+
+    tf.get_logger().addFilter(_not_retracing)
+
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)
+    return devices
+
+
+def _not_retracing(record) -> bool:
+    """Drop TensorFlow's "triggered tf.function retracing" warning: every run builds its own compiled
+    functions on purpose, so many runs in one worker look like retracing to TensorFlow, but are not."""
+    return "tf.function retracing" not in record.getMessage()
+
+
+# ------------------------------------------------------------------ in this process
+
+
+def run_in_process(tasks: Sequence[Task], out: Path, on_records: OnRecords) -> None:
+    """Run the tasks one after another here (``--jobs 1``); TensorFlow is imported once."""
+    device = configure_tensorflow()
+    for task in tasks:
+        on_records(execute_task(task, Path(out) / PARTIAL, device))
+
+
+# ------------------------------------------------------------------ worker processes
+
+
+def _worker_main(connection, threads: int) -> None:  # pragma: no cover - runs in the child process
+    """A worker: configure TensorFlow once, then run tasks until sent None."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    device = configure_tensorflow(threads)
+    while True:
+        message = connection.recv()
+        if message is None:
+            return
+        task, root = message
+        connection.send(execute_task(task, root, device))
+
+
+@contextlib.contextmanager
+def _environment(values: Dict[str, str]):
+    """Set environment variables for a child about to start, then restore ours."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+class _Worker:
+    def __init__(self, slot: WorkerSlot, context):
+        self.slot = slot
+        self.connection, child = context.Pipe()
+        self.process = context.Process(target=_worker_main, args=(child, slot.threads), name=f"pinn-{slot.label}", daemon=True)
+        with _environment(slot_environment(slot)):
+            self.process.start()
+        child.close()
+        self.task: Optional[Task] = None
+
+
+def run_in_workers(tasks: Sequence[Task], out: Path, on_records: OnRecords, slots: Sequence[WorkerSlot]) -> None:
+    """Run the tasks on one worker process per slot, each taking the next task when it is free.
+
+    A worker that dies loses only its task (recorded as crashed) and is replaced.
+    On any exit (Ctrl-C included) the workers are stopped.
+    """
+    context = multiprocessing.get_context("spawn")
+    root = Path(out) / PARTIAL
+    queue = deque(tasks)
+    workers = [_Worker(slot, context) for slot in slots[: max(1, len(tasks))]]
+    try:
+        while queue or any(w.task is not None for w in workers):
+            for worker in workers:
+                if worker.task is None and queue:
+                    worker.task = queue.popleft()
+                    worker.connection.send((worker.task, root))
+            busy = [w for w in workers if w.task is not None]
+            wait([w.connection for w in busy] + [w.process.sentinel for w in busy])
+            for index, worker in enumerate(workers):
+                if worker.task is None:
+                    continue
+                if worker.connection.poll():
+                    try:
+                        records = worker.connection.recv()
+                    except (EOFError, OSError):
+                        records = None
+                    if records is not None:
+                        worker.task = None
+                        on_records(records)
+                        continue
+                if not worker.process.is_alive():
+                    code = worker.process.exitcode
+                    task = worker.task
+                    worker.task = None
+                    for run in task.runs:
+                        shutil.rmtree(root / run.name, ignore_errors=True)
+                    on_records([failure_record(run, CRASHED, f"the worker process died (exit code {code}) while running it; "
+                                               "a likely cause is running out of memory", device=worker.slot.label)
+                                for run in task.runs])
+                    workers[index] = _Worker(worker.slot, context)
+        for worker in workers:
+            worker.connection.send(None)
+        for worker in workers:
+            worker.process.join(timeout=30)
+    finally:
+        for worker in workers:
+            if worker.process.is_alive():
+                worker.process.terminate()
+        for worker in workers:
+            worker.process.join(timeout=10)
+            if worker.process.is_alive():
+                worker.process.kill()
+
+
+# ------------------------------------------------------------------ the whole batch
+
+
+def run_batch(plan, out, *, jobs: int = 1, gpus: Sequence[str] = (), ray_address: Optional[str] = None,
+              gpus_per_run: Optional[float] = None, vectorize: bool = False, force: bool = False, plot: bool = True,
+              on_record: Optional[Callable[[Dict], None]] = None) -> List[Dict]:
+    """Run the plan's pending runs into ``out`` and write the summary; returns every run's record.
+
+    Runs already done in ``out`` are skipped unless ``force``.  The summary is
+    rewritten after every finished task, and once more on the way out, so a
+    Ctrl-C (which propagates as KeyboardInterrupt after the workers stop)
+    leaves the finished runs and a summary of them.  ``ray_address`` "" means a
+    local Ray instance, None no Ray.
+    """
+    from .batch import finish_run, pending_runs, tasks_for, write_summary
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out / PARTIAL, ignore_errors=True)  # left by an interrupted batch: never finished
+    tasks = tasks_for(pending_runs(plan, out, force=force), vectorize=vectorize, plot=plot)
+
+    def on_records(records: List[Dict]) -> None:
+        for record in records:
+            finish_run(out, record)
+            if on_record is not None:
+                on_record(record)
+        write_summary(plan, out)
+
+    try:
+        if not tasks:
+            pass
+        elif ray_address is not None:
+            from .batch_ray import run_on_ray
+
+            run_on_ray(tasks, out, on_records, address=ray_address or None, gpus_per_run=gpus_per_run)
+        elif jobs > 1 or gpus:
+            run_in_workers(tasks, out, on_records, worker_slots(jobs, gpus))
+        else:
+            run_in_process(tasks, out, on_records)
+    finally:
+        shutil.rmtree(out / PARTIAL, ignore_errors=True)
+        records = write_summary(plan, out)[1]
+    return records
