@@ -45,7 +45,7 @@ SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
 
 #: Solver statuses a finished run can have; runs with any other status are run again on resume.
-FINISHED = ("converged", "max_steps", "nonfinite_loss", "interrupted")
+FINISHED = ("converged", "max_steps", "nonfinite_loss")
 #: Statuses a batch gives runs that did not finish: an exception, a dead worker, never started.
 ERROR, CRASHED, NOT_RUN = "error", "crashed", "not run"
 
@@ -233,6 +233,8 @@ def execute_task(task: Task, root: Path, device: str = "") -> List[Dict[str, Any
                 solutions = solve_vectorized([run.problem for run in task.runs])
             else:
                 solutions = [solve(task.runs[0].problem)]
+            if any(solution.status.value == "interrupted" for solution in solutions):
+                raise KeyboardInterrupt  # Ctrl-C inside training stops the batch; the run is not kept
             wall = (time.perf_counter() - started) / len(task.runs)
             for run, solution in zip(task.runs, solutions):
                 folder = Path(root) / run.name
@@ -297,14 +299,20 @@ def failure_record(run: BatchRun, status: str, message: str, device: str = "") -
 
 
 def finish_run(out: Path, record: Mapping[str, Any]) -> None:
-    """Move a run's folder from ``out/.partial`` into place, replacing an older one."""
+    """Move a run's folder from ``out/.partial`` into place, replacing an older one.
+
+    A run that left no folder (its worker died) gets one with just its record,
+    so the summary shows it as crashed and a rerun runs it again.
+    """
     source = Path(out) / PARTIAL / record["run"]
     target = Path(out) / record["run"]
-    if not source.exists():
-        return
     _clear(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(source, target)
+    if source.exists():
+        os.replace(source, target)
+    else:
+        target.mkdir()
+        (target / RUN_RECORD).write_text(json.dumps(dict(record), indent=2), encoding="utf-8")
 
 
 def succeeded(record: Mapping[str, Any]) -> bool:

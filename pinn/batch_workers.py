@@ -238,7 +238,7 @@ def run_in_workers(tasks: Sequence[Task], out: Path, on_records: OnRecords, slot
 # ------------------------------------------------------------------ the whole batch
 
 
-def run_batch(plan, out, *, jobs: int = 1, gpus: Sequence[str] = (), ray_address: Optional[str] = None,
+def run_batch(plan, out, *, jobs: Optional[int] = None, gpus: Sequence[str] = (), ray_address: Optional[str] = None,
               gpus_per_run: Optional[float] = None, vectorize: bool = False, force: bool = False, plot: bool = True,
               on_record: Optional[Callable[[Dict], None]] = None) -> List[Dict]:
     """Run the plan's pending runs into ``out`` and write the summary; returns every run's record.
@@ -247,12 +247,40 @@ def run_batch(plan, out, *, jobs: int = 1, gpus: Sequence[str] = (), ray_address
     rewritten after every finished task, and once more on the way out, so a
     Ctrl-C (which propagates as KeyboardInterrupt after the workers stop)
     leaves the finished runs and a summary of them.  ``ray_address`` "" means a
-    local Ray instance, None no Ray.
+    local Ray instance, None no Ray.  ``jobs`` None means 1 here, 2 per GPU
+    with ``gpus``, and as many as the cluster holds on Ray.  A second batch into the same ``out`` at
+    the same time is refused (:class:`ProblemError`).
     """
-    from .batch import finish_run, pending_runs, tasks_for, write_summary
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    with _exclusive(out):
+        return _run_batch(plan, out, jobs=jobs, gpus=gpus, ray_address=ray_address, gpus_per_run=gpus_per_run,
+                          vectorize=vectorize, force=force, plot=plot, on_record=on_record)
+
+
+@contextlib.contextmanager
+def _exclusive(out: Path):
+    """Hold ``out/.lock`` for the batch: a second batch into the same folder is refused, not interleaved."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    with open(out / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ProblemError("another batch is writing into this folder", file=str(out), location="--out",
+                               fix="Wait for it to finish, or give this batch another --out folder.") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run_batch(plan, out: Path, *, jobs, gpus, ray_address, gpus_per_run, vectorize, force, plot, on_record) -> List[Dict]:
+    from .batch import finish_run, pending_runs, tasks_for, write_summary
+
     shutil.rmtree(out / PARTIAL, ignore_errors=True)  # left by an interrupted batch: never finished
     tasks = tasks_for(pending_runs(plan, out, force=force), vectorize=vectorize, plot=plot)
 
@@ -269,9 +297,9 @@ def run_batch(plan, out, *, jobs: int = 1, gpus: Sequence[str] = (), ray_address
         elif ray_address is not None:
             from .batch_ray import run_on_ray
 
-            run_on_ray(tasks, out, on_records, address=ray_address or None, gpus_per_run=gpus_per_run)
-        elif jobs > 1 or gpus:
-            run_in_workers(tasks, out, on_records, worker_slots(jobs, gpus))
+            run_on_ray(tasks, out, on_records, address=ray_address or None, gpus_per_run=gpus_per_run, jobs=jobs)
+        elif (jobs or 1) > 1 or gpus:
+            run_in_workers(tasks, out, on_records, worker_slots(jobs or 2 * len(gpus), gpus))
         else:
             run_in_process(tasks, out, on_records)
     finally:

@@ -236,7 +236,7 @@ def run_batch_command(arguments, out: TextIO = None, err: TextIO = None) -> int:
             print(f"warning: {record['run']}: {note}", file=err)
 
     try:
-        records = run_batch(plan, directory, jobs=jobs, gpus=gpus, ray_address=arguments.ray,
+        records = run_batch(plan, directory, jobs=arguments.jobs, gpus=gpus, ray_address=arguments.ray,
                             gpus_per_run=arguments.gpus_per_run, vectorize=arguments.vectorize, force=arguments.force,
                             plot=not arguments.no_plot, on_record=on_record)
     except KeyboardInterrupt:
