@@ -120,7 +120,7 @@ def plan_batch(paths: Sequence[str], sweeps: Sequence[Sweep] = (), overrides: Se
     for file in files:
         for point in points:
             try:
-                problem = load_problem(file, [*overrides, *point.items()])
+                problem = load_problem(file, [*overrides, *(f"{key}={value}" for key, value in point.items())])
             except ProblemError as error:
                 raise _blame_sweep(error, point) from None
             loaded.append((file, point, problem))
@@ -130,6 +130,14 @@ def plan_batch(paths: Sequence[str], sweeps: Sequence[Sweep] = (), overrides: Se
         label = _safe(point_label(point, sweeps)) if sweeps else ""
         name = f"{folder}/{label}" if label else folder
         runs.append(BatchRun(name, file, dict(point), problem, hashlib.sha256(problem.as_run.encode()).hexdigest()))
+    by_name: Dict[str, BatchRun] = {}
+    for run in runs:
+        other = by_name.setdefault(run.name, run)
+        if other is not run:
+            values = lambda r: ", ".join(f"{k}={v}" for k, v in r.point.items())  # noqa: E731
+            raise ProblemError(f"the runs {values(other)} and {values(run)} would share the folder {run.name}",
+                               file=run.file, location="--sweep",
+                               fix="Write the values with letters, digits and . + - only (e.g. 0.5, not 1/2).")
     return BatchPlan(tuple(runs), tuple(sweeps), tuple(overrides))
 
 
@@ -315,6 +323,11 @@ def finish_run(out: Path, record: Mapping[str, Any]) -> None:
         (target / RUN_RECORD).write_text(json.dumps(dict(record), indent=2), encoding="utf-8")
 
 
+def first_line(text: str) -> str:
+    """The first line of a message (TensorFlow's errors run to many)."""
+    return (text or "").strip().split("\n", 1)[0]
+
+
 def succeeded(record: Mapping[str, Any]) -> bool:
     return record.get("status") in ("converged", "max_steps")
 
@@ -434,7 +447,8 @@ def write_summary(plan: BatchPlan, out: Path, *, title: str = "") -> Tuple[str, 
               "steps/s the optimizer steps (Adam and L-BFGS) per second of it.", ""]
     failed = [r for r in records if r["status"] not in FINISHED and r["status"] != NOT_RUN]
     if failed:
-        lines += ["## Runs that failed", ""] + [f"- `{r['run']}`: {r['status']}: {r.get('message', '')}" for r in failed] + [""]
+        lines += ["## Runs that failed", ""] + [f"- `{r['run']}`: {r['status']}: {first_line(r.get('message', ''))}"
+                                                 for r in failed] + [""]
     _write_atomically(out / SUMMARY_MD, "\n".join(lines))
     _write_atomically(out / SUMMARY_CSV, summary_csv_text(plan, records))
     return table, records

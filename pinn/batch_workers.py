@@ -193,10 +193,16 @@ def run_in_workers(tasks: Sequence[Task], out: Path, on_records: OnRecords, slot
     workers = [_Worker(slot, context) for slot in slots[: max(1, len(tasks))]]
     try:
         while queue or any(w.task is not None for w in workers):
-            for worker in workers:
+            for index, worker in enumerate(workers):
                 if worker.task is None and queue:
-                    worker.task = queue.popleft()
-                    worker.connection.send((worker.task, root))
+                    task = queue.popleft()
+                    try:
+                        worker.connection.send((task, root))
+                    except OSError:  # it died while idle: replace it, lose nothing
+                        worker.process.join(timeout=1)
+                        worker = workers[index] = _Worker(worker.slot, context)
+                        worker.connection.send((task, root))
+                    worker.task = task
             busy = [w for w in workers if w.task is not None]
             wait([w.connection for w in busy] + [w.process.sentinel for w in busy])
             for index, worker in enumerate(workers):
@@ -220,9 +226,11 @@ def run_in_workers(tasks: Sequence[Task], out: Path, on_records: OnRecords, slot
                     on_records([failure_record(run, CRASHED, f"the worker process died (exit code {code}) while running it; "
                                                "a likely cause is running out of memory", device=worker.slot.label)
                                 for run in task.runs])
-                    workers[index] = _Worker(worker.slot, context)
+                    if queue:
+                        workers[index] = _Worker(worker.slot, context)
         for worker in workers:
-            worker.connection.send(None)
+            with contextlib.suppress(OSError):  # a worker that already died
+                worker.connection.send(None)
         for worker in workers:
             worker.process.join(timeout=30)
     finally:

@@ -202,18 +202,17 @@ def run_batch_command(arguments, out: TextIO = None, err: TextIO = None) -> int:
         print(f"error: {error}", file=err)
         return EXIT_INVALID
     directory = Path(arguments.out)
+    done = [run for run in plan.runs if is_done(read_record(directory, run), run)]
+    if arguments.list:
+        for run in plan.runs:
+            print(f"{run.name:<40} {'done' if run in done and not arguments.force else 'to run'}  ({run.file})", file=out)
+        return EXIT_OK
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         print(f"error: --out {directory}: cannot create the output folder: {error.strerror}. "
               "Choose a folder you can write to.", file=err)
         return EXIT_INVALID
-
-    done = [run for run in plan.runs if is_done(read_record(directory, run), run)]
-    if arguments.list:
-        for run in plan.runs:
-            print(f"{run.name:<40} {'done' if run in done and not arguments.force else 'to run'}  ({run.file})", file=out)
-        return EXIT_OK
     jobs = arguments.jobs or (2 * len(gpus) if gpus else 1)
     to_run = len(plan.runs) if arguments.force else len(plan.runs) - len(done)
     if not arguments.quiet:
@@ -262,11 +261,13 @@ def run_batch_command(arguments, out: TextIO = None, err: TextIO = None) -> int:
 
 def _record_line(record) -> str:
     """One finished run: its name, status, errors per unknown, time and where it ran."""
+    from .batch import first_line
+
     errors = ", ".join(f"{u} {_format(e.get('relative_l2'))}" for u, e in record.get("errors", {}).items())
     seconds = record.get("wall_seconds")
     timing = f"  {seconds:.1f} s" if seconds is not None else ""
     device = f"  ({record['device']})" if record.get("device") else ""
-    message = f"  {record.get('message')}" if record["status"] not in ("converged", "max_steps") and record.get("message") else ""
+    message = f"  {first_line(record.get('message'))}" if record["status"] not in ("converged", "max_steps") and record.get("message") else ""
     return f"{record['run']}  {record['status']}" + (f"  {errors}" if errors else "") + timing + device + message
 
 
