@@ -10,7 +10,7 @@ problem's trainable parameters, so that one list of variables is trained.
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, Mapping, Optional, Sequence
+from typing import Callable, Dict, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import tensorflow as tf
@@ -53,18 +53,29 @@ class MLP(tf.Module):
 
     Glorot-normal weights from ``seed`` (numpy, so the same seed gives the same
     network on any device), zero biases.  Input ``x`` has shape [N, 1], output [N, outputs].
+
+    With a sequence of K seeds it is K independent networks with stacked
+    weights (kernels [K, fan_in, fan_out], biases [K, 1, fan_out]; member k
+    is initialised exactly as the single network with seed k): input
+    [K, N, 1], output [K, N, outputs], ``tf.matmul`` batching over members.
     """
 
-    def __init__(self, hidden: Sequence[int], outputs: int, activation: str, domain, dtype: tf.DType, seed: int):
+    def __init__(self, hidden: Sequence[int], outputs: int, activation: str, domain, dtype: tf.DType,
+                 seed: Union[int, Sequence[int]]):
         super().__init__(name="mlp")
-        rng = np.random.default_rng(seed)
         widths = [1, *hidden, outputs]
+        stacked = not isinstance(seed, (int, np.integer))
+        seeds = [int(s) for s in seed] if stacked else [int(seed)]
+        layers = [glorot_layers(widths, s) for s in seeds]
+        #: the number of stacked members, or None for a single network
+        self.members: Optional[int] = len(seeds) if stacked else None
         self.kernels = []
         self.biases = []
-        for index, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
-            std = math.sqrt(2.0 / (fan_in + fan_out))
-            self.kernels.append(tf.Variable(rng.normal(0.0, std, (fan_in, fan_out)), dtype=dtype, name=f"kernel_{index}"))
-            self.biases.append(tf.Variable(np.zeros(fan_out), dtype=dtype, name=f"bias_{index}"))
+        for index, fan_out in enumerate(widths[1:]):
+            kernel = np.stack([member[index] for member in layers]) if stacked else layers[0][index]
+            bias = np.zeros((len(seeds), 1, fan_out) if stacked else fan_out)
+            self.kernels.append(tf.Variable(kernel, dtype=dtype, name=f"kernel_{index}"))
+            self.biases.append(tf.Variable(bias, dtype=dtype, name=f"bias_{index}"))
         self.activation_name = activation
         self.activation = ACTIVATION_FUNCTIONS[activation]
         low, high = domain
@@ -81,11 +92,25 @@ class MLP(tf.Module):
         return h
 
 
+def glorot_layers(widths: Sequence[int], seed: int):
+    """Glorot-normal kernels [fan_in, fan_out] for consecutive ``widths``, drawn in order from default_rng(seed)."""
+    rng = np.random.default_rng(seed)
+    return [rng.normal(0.0, math.sqrt(2.0 / (fan_in + fan_out)), (fan_in, fan_out))
+            for fan_in, fan_out in zip(widths[:-1], widths[1:])]
+
+
 class TrialSolution(tf.Module):
     """The unknowns as functions of x: u_i(x) = P_i(x) + s_i D_i(x) N_i(x).
 
     Calling it on x of shape [N, 1] gives [N, len(unknowns)].  ``parameters``
     maps each trainable problem parameter to its variable.
+
+    On a stacked network (K members, x [K, N, 1] -> [K, N, len(unknowns)]),
+    ``scales`` and ``trainable`` may give one value per member (arrays [K]),
+    and ``member_constants`` names the constants whose value differs between
+    members (arrays [K]); all of them are held as [K, 1, 1] tensors, so each
+    member sees its own values.  Constants shared by all members go in
+    ``constants`` and are folded into numbers.
     """
 
     def __init__(
@@ -98,37 +123,55 @@ class TrialSolution(tf.Module):
         constants: Mapping[str, float],
         trainable: Mapping[str, float],
         dtype: tf.DType,
+        member_constants: Optional[Mapping[str, Sequence[float]]] = None,
     ):
         super().__init__(name="trial_solution")
         self.network = network
         self.unknowns = tuple(unknowns)
         self.built_in = dict(built_in)
-        self.scales = {u: float(scales[u]) for u in unknowns}
+        self.scales = {u: self._per_member(scales[u], dtype) for u in unknowns}
+        if self.members is not None:
+            self.scales = {u: tf.constant(s, dtype=dtype) for u, s in self.scales.items()}
         self.length = float(length)
         self.dtype = dtype
-        self.parameters = {name: tf.Variable(value, dtype=dtype, name=f"parameter_{name}") for name, value in trainable.items()}
+        self.parameters = {name: tf.Variable(self._per_member(value, dtype), dtype=dtype, name=f"parameter_{name}")
+                           for name, value in trainable.items()}
+        self.member_constants = {name: tf.constant(self._per_member(np.asarray(values, dtype=float), dtype), dtype=dtype)
+                                 for name, values in (member_constants or {}).items()}
         self._values = {
             u: tuple(ex.substitute(v, constants) for v in form.values) for u, form in self.built_in.items()
         }
         self._functions = ex.tensorflow_functions()
 
+    @property
+    def members(self) -> Optional[int]:
+        """K for a stacked model, None for a single one."""
+        return self.network.members
+
+    def _per_member(self, value, dtype):
+        """A float for a single model; on a stacked one, a value or [K] values as a [K, 1, 1] array."""
+        if self.members is None:
+            return float(value)
+        return np.broadcast_to(np.asarray(value, dtype=float), (self.members,)).reshape(-1, 1, 1)
+
     def _value(self, node):
-        return ex.evaluate(node, self.parameters, self._functions)
+        return ex.evaluate(node, {**self.parameters, **self.member_constants}, self._functions)
 
     def __call__(self, x):
         raw = self.network(x)
         columns = []
         for index, unknown in enumerate(self.unknowns):
-            column = self.scales[unknown] * raw[:, index : index + 1]
+            # the single model keeps its original slice: the same graph, so bit-identical single runs
+            column = self.scales[unknown] * (raw[:, index : index + 1] if self.members is None else raw[..., index : index + 1])
             form = self.built_in.get(unknown)
             if form is not None:
                 offset, factor = self._polynomial_and_factor(form, self._values[unknown], x)
                 column = offset + factor * column
             columns.append(column)
-        return columns[0] if len(columns) == 1 else tf.concat(columns, axis=1)
+        return columns[0] if len(columns) == 1 else tf.concat(columns, axis=-1)
 
     def _polynomial_and_factor(self, form: BuiltIn, values, x):
-        """P(x) and D(x) of :mod:`pinn.constraints` for one unknown, each [N, 1]."""
+        """P(x) and D(x) of :mod:`pinn.constraints` for one unknown, each shaped like x ([N, 1] or [K, N, 1])."""
         if form.form == "taylor":
             point = form.points[0]
             shifted = x - point

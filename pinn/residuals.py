@@ -25,11 +25,12 @@ from .problem import Problem
 
 
 def derivatives(function: Callable, x, order: int) -> List:
-    """[f(x), f'(x), ..., f^(order)(x)] for a pointwise f from [N, 1] to [N, m].
+    """[f(x), f'(x), ..., f^(order)(x)] for a pointwise f from [N, 1] to [N, m]
+    (or from [K, N, 1] to [K, N, m], K stacked members).
 
-    One nested tape per order; each output column is differentiated
-    separately, which is exact because row i of f depends on x_i only.
-    Works inside ``tf.function`` and under an outer tape (for training).
+    One nested tape per order; each output column (last axis) is differentiated
+    separately, which is exact because row i (row (k, i)) of f depends on x_i
+    (x_ki) only.  Works inside ``tf.function`` and under an outer tape (for training).
     """
     if order == 0:
         return [function(x)]
@@ -37,11 +38,11 @@ def derivatives(function: Callable, x, order: int) -> List:
         tape.watch(x)
         lower = derivatives(function, x, order - 1)
         top = lower[-1]
-        columns = [top[:, i] for i in range(top.shape[1])]
+        columns = [top[..., i] for i in range(top.shape[-1])]
     gradients = [tape.gradient(column, x) for column in columns]
     del tape
     gradients = [tf.zeros_like(x) if g is None else g for g in gradients]
-    return lower + [tf.concat(gradients, axis=1)]
+    return lower + [tf.concat(gradients, axis=-1)]
 
 
 def collocation_points(domain: Tuple[float, float], count: int, sampler: str, rng: np.random.Generator) -> np.ndarray:
@@ -82,10 +83,10 @@ class Residuals:
     data_x: Optional[np.ndarray]  # [M, 1]
     data_values: Optional[np.ndarray]  # [M, U] (0 where missing)
     data_mask: Optional[np.ndarray]  # [M, U] 1 where observed
-    data_scales: Optional[np.ndarray]  # [U]
+    data_scales: Optional[np.ndarray]  # [U] ([K, 1, U] when the scales differ between stacked members)
     weights: np.ndarray  # one weight per term
     smoothness_order: int = 0  # 0: no smoothness term
-    smoothness_scales: Optional[np.ndarray] = None  # [U], L^k / s_u
+    smoothness_scales: Optional[np.ndarray] = None  # [U], L^k / s_u ([K, 1, U] per stacked member)
 
     @property
     def term_names(self) -> Tuple[str, ...]:
@@ -94,41 +95,54 @@ class Residuals:
         return tuple(names + (["smoothness"] if self.smoothness_order else []))
 
     def loss_terms(self, model, x):
-        """The vector of loss terms (ordered as :attr:`term_names`) at collocation points x [N, 1]."""
+        """The vector of loss terms (ordered as :attr:`term_names`) at collocation points x [N, 1].
+
+        On a stacked model, x is [K, N, 1] (each member its own points) and the
+        result [terms, K]: column k is member k's terms, computed from its rows only.
+        """
         functions = ex.tensorflow_functions()
         dtype = x.dtype
-        count = tf.shape(x)[0]
-        points = tf.constant(self.condition_points, dtype=dtype)
-        batch = tf.concat([x, points], axis=0) if self.conditions else x
+        stacked = x.shape.rank == 3
+        count = tf.shape(x)[-2]
+        points = _for_members(tf.constant(self.condition_points, dtype=dtype), x)
+        batch = tf.concat([x, points], axis=-2) if self.conditions else x
         values = derivatives(model, batch, self.max_order)
         scope = self._scope(model, x, values, count, self.condition_points[:, 0] if self.conditions else ())
         terms = []
         for term in self.equations:
             residual = ex.evaluate(term.residual, scope, functions)
-            terms.append(tf.reduce_mean(tf.square(residual + tf.zeros_like(x[:, 0]))))
+            terms.append(_mean_per_member(tf.square(residual + tf.zeros_like(scope[self.variable])), stacked))
         for term in self.conditions:
             residual = ex.evaluate(term.residual, scope, functions)
-            terms.append(tf.square(tf.cast(residual, dtype)))
+            square = tf.square(tf.cast(residual, dtype))
+            terms.append(tf.reshape(square + tf.zeros_like(x[:, :1, 0]), [-1]) if stacked else square)
         if self.data_x is not None:
-            predicted = model(tf.constant(self.data_x, dtype=dtype))
+            predicted = model(_for_members(tf.constant(self.data_x, dtype=dtype), x))
             misfit = (predicted - tf.constant(self.data_values, dtype=dtype)) / tf.constant(self.data_scales, dtype=dtype)
             mask = tf.constant(self.data_mask, dtype=dtype)
-            terms.append(tf.reduce_sum(mask * tf.square(misfit)) / float(self.data_mask.sum()))
+            terms.append(_sum_per_member(mask * tf.square(misfit), stacked) / float(self.data_mask.sum()))
         if self.smoothness_order:
-            scaled = values[self.smoothness_order][:count] * tf.constant(self.smoothness_scales, dtype=dtype)
-            terms.append(tf.reduce_mean(tf.square(scaled)))
+            scaled = _rows(values[self.smoothness_order], count, stacked) * tf.constant(self.smoothness_scales, dtype=dtype)
+            terms.append(_mean_per_member(tf.square(scaled), stacked))
         return tf.stack(terms)
 
     def _scope(self, model, x, values, count, points) -> dict:
         """Names for the evaluator: parameters, the variable, (u, k) on the first
-        ``count`` rows of ``values`` and (u, k, p) on the rows after them, one per point."""
-        scope = dict(model.parameters)
-        scope[self.variable] = x[:, 0]
+        ``count`` rows of ``values`` and (u, k, p) on the rows after them, one per point.
+
+        Stacked (x [K, N, 1]): names are [K, N] over the collocation points and
+        [K, 1] at a point, parameters and per-member constants [K, 1].
+        """
+        stacked = x.shape.rank == 3
+        named = {**model.parameters, **getattr(model, "member_constants", {})}
+        scope = {name: value[:, :, 0] for name, value in named.items()} if stacked else named
+        scope[self.variable] = x[:, :, 0] if stacked else x[:, 0]
         for i, unknown in enumerate(self.unknowns):
             for order, value in enumerate(values):
-                scope[(unknown, order)] = value[:count, i]
+                scope[(unknown, order)] = value[:, :count, i] if stacked else value[:count, i]
                 for row, point in enumerate(points):
-                    scope[(unknown, order, float(point))] = value[count + row, i]
+                    at_point = value[:, count + row, i : i + 1] if stacked else value[count + row, i]
+                    scope[(unknown, order, float(point))] = at_point
             scope[unknown] = scope[(unknown, 0)]
         return scope
 
@@ -142,13 +156,16 @@ class Residuals:
         }
 
 
-def compile_residuals(problem: Problem, penalised, scales) -> Residuals:
+def compile_residuals(problem: Problem, penalised, scales, constants=None) -> Residuals:
     """Residuals of ``problem`` with ``penalised`` conditions as penalty terms.
 
-    Constants and fixed parameters are folded into numbers here, so the
-    compiled step carries only the trainable parameters as names.
+    Constants and fixed parameters (``constants``, by default all of the
+    problem's) are folded into numbers here, so the compiled step carries only
+    the trainable parameters (and, for stacked members, the constants left out
+    of ``constants``) as names.  ``scales`` maps each unknown to its output
+    scale, or to one scale per stacked member (an array [K]).
     """
-    constants = problem.constants
+    constants = problem.constants if constants is None else constants
     equations = tuple(
         Term(f"equation[{i}]", ex.substitute(e.residual, constants)) for i, e in enumerate(problem.equations)
     )
@@ -164,14 +181,14 @@ def compile_residuals(problem: Problem, penalised, scales) -> Residuals:
         stacked = np.stack(columns, axis=1)
         data_mask = np.isfinite(stacked).astype(float)
         data_values = np.where(np.isfinite(stacked), stacked, 0.0)
-        data_scales = np.array([scales[u] for u in problem.unknowns], dtype=float)
+        data_scales = _scales_by_unknown(scales, problem.unknowns)
     w = problem.training.weights
     weights = [w.equations] * len(equations) + [w.conditions] * len(conditions) + ([w.data] if data_x is not None else [])
     smoothness = problem.training.smoothness
     smoothness_order, smoothness_scales = 0, None
     if smoothness.weight > 0:
         smoothness_order = smoothness.order
-        smoothness_scales = np.array([problem.length**smoothness.order / scales[u] for u in problem.unknowns], dtype=float)
+        smoothness_scales = problem.length**smoothness.order / _scales_by_unknown(scales, problem.unknowns)
         weights.append(smoothness.weight)
     return Residuals(
         variable=problem.variable,
@@ -188,3 +205,31 @@ def compile_residuals(problem: Problem, penalised, scales) -> Residuals:
         smoothness_order=smoothness_order,
         smoothness_scales=smoothness_scales,
     )
+
+
+def _scales_by_unknown(scales, unknowns) -> np.ndarray:
+    """[U] from one scale per unknown; [K, 1, U] from one array [K] per unknown (stacked members)."""
+    stacked = np.array([scales[u] for u in unknowns], dtype=float)
+    return stacked if stacked.ndim == 1 else stacked.T[:, None, :]
+
+
+def _rows(value, count, stacked: bool):
+    """The first ``count`` rows (collocation points) of ``value``, per member when stacked."""
+    return value[:, :count] if stacked else value[:count]
+
+
+def _mean_per_member(values, stacked: bool):
+    """Mean over everything but the member axis: a scalar, or [K] when stacked."""
+    return tf.reduce_mean(values, axis=list(range(1, values.shape.rank))) if stacked else tf.reduce_mean(values)
+
+
+def _sum_per_member(values, stacked: bool):
+    """Sum over everything but the member axis: a scalar, or [K] when stacked."""
+    return tf.reduce_sum(values, axis=list(range(1, values.shape.rank))) if stacked else tf.reduce_sum(values)
+
+
+def _for_members(points, x):
+    """``points`` [P, 1] as they are for a single x [N, 1]; repeated to [K, P, 1] for a stacked x [K, N, 1]."""
+    if x.shape.rank != 3:
+        return points
+    return tf.broadcast_to(points[None], tf.concat([tf.shape(x)[:1], tf.shape(points)], axis=0))

@@ -15,21 +15,27 @@ def build_model(problem: Problem):
     """The trial solution (network with built-in conditions) and the compiled residuals."""
     import tensorflow as tf
 
-    from .constraints import output_scales, split_conditions
+    from .constraints import output_scales
     from .network import MLP, TrialSolution
     from .residuals import compile_residuals
 
     dtype = {"float64": tf.float64, "float32": tf.float32}[problem.training.dtype]
-    if problem.training.constraints == "soft":
-        built, penalised = {}, list(problem.conditions)
-    else:
-        built, penalised = split_conditions(problem.conditions, problem.unknowns, problem.orders)
+    built, penalised = split_for_training(problem)
     data_values = problem.data.values if problem.data is not None else None
     scales = output_scales(problem.unknowns, built, problem.length, problem.constants, data_values)
     network = MLP(problem.network.hidden, len(problem.unknowns), problem.network.activation, problem.domain, dtype, problem.training.seed)
     trainable = {p.name: p.value for p in problem.trainable_parameters}
     model = TrialSolution(network, problem.unknowns, built, scales, problem.length, problem.constants, trainable, dtype)
     return model, compile_residuals(problem, penalised, scales)
+
+
+def split_for_training(problem: Problem):
+    """(built-in forms by unknown, conditions to penalise) per ``training.constraints``."""
+    from .constraints import split_conditions
+
+    if problem.training.constraints == "soft":
+        return {}, list(problem.conditions)
+    return split_conditions(problem.conditions, problem.unknowns, problem.orders)
 
 
 def make_solution(problem: Problem, model, training, residuals=None) -> Solution:

@@ -144,12 +144,16 @@ def train(model, residuals: Residuals, spec: TrainingSpec, domain, *, progress: 
 
     def loss(x):
         terms = residuals.loss_terms(model, x)
-        return tf.reduce_sum(weights * terms), terms
+        return weighted_total(weights, terms), terms
+
+    def resample():
+        points.assign(collocation_points(domain, spec.points, "random" if spec.sampler == "grid" else spec.sampler, rng))
 
     counts = _Counts()
     try:
         if spec.adam.steps > 0:
-            status, stops["adam"] = _adam(model, variables, loss, points, best, best_loss, spec, rng, domain, history, progress, counts)
+            (adam,) = adam_phase(variables, loss, points, best, best_loss, spec, resample, [history], progress, counts)
+            status, stops["adam"] = adam.status, adam.message
         if spec.lbfgs.steps > 0 and status.success:
             status, stops["lbfgs"] = _lbfgs(variables, loss, points, best, best_loss, spec, history, progress, counts)
     except KeyboardInterrupt:
@@ -174,67 +178,134 @@ class _Counts:
     lbfgs_seconds: float = 0.0
 
 
-def _adam(model, variables, loss, points, best, best_loss, spec: TrainingSpec, rng, domain, history, progress, counts: _Counts):
-    """Adam (beta1 0.9, beta2 0.999, eps 1e-8 relative to the dtype) in compiled blocks."""
-    dtype = model.dtype
+@dataclass(frozen=True)
+class PhaseOutcome:
+    """How one phase ended for one member: status, message, and the steps it completed."""
+
+    status: Status
+    message: str
+    steps: int
+
+
+def per_member(mask, variable):
+    """A member mask ([] for one model, [K] for stacked members) shaped to broadcast against ``variable`` [K, ...]."""
+    if mask.shape.rank == 0:
+        return mask
+    return tf.reshape(mask, [-1] + [1] * (variable.shape.rank - 1))
+
+
+def _where_running(running, new, old):
+    """``new`` for the members still running, ``old`` for the others.
+
+    A single model (a scalar mask) only steps while running, so it takes
+    ``new`` as is: no select in its graph, which keeps single runs
+    bit-identical under XLA.
+    """
+    if running.shape.rank == 0:
+        return new
+    return tf.where(per_member(running, new), new, old)
+
+
+def weighted_total(weights, terms):
+    """sum_t w_t L_t: a scalar from terms [T], one total per member [K] from terms [T, K]."""
+    return tf.reduce_sum(tf.reshape(weights, [-1] + [1] * (terms.shape.rank - 1)) * terms, axis=0)
+
+
+def adam_phase(variables, loss, points, best, best_loss, spec: TrainingSpec, resample, histories, progress, counts: _Counts,
+               xla: bool = True):
+    """Adam (beta1 0.9, beta2 0.999, eps 1e-8 relative to the dtype) in compiled blocks; one outcome per member.
+
+    ``loss(points)`` gives (total, terms): a scalar and [T] for one model, or [K]
+    and [T, K] for K stacked members (``best_loss`` has the same shape, and
+    every variable a leading member axis).  The step descends the sum of the
+    members' losses, whose gradient with respect to member k's weights is
+    member k's own gradient, and Adam is elementwise, so each member follows
+    exactly its separate run.  Each member keeps its own best weights and
+    stops alone at its first non-finite loss: its updates are masked from
+    then on, so the others go on unchanged.  ``resample()`` redraws ``points``;
+    ``xla=False`` compiles the block without XLA even if the spec asks for it.
+    """
+    dtype = best_loss.dtype
+    members = best_loss.shape  # [] for one model, [K] for stacked members
     first = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
     second = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
     count = tf.Variable(0.0, dtype=dtype, trainable=False)
     learning_rate = _learning_rate(spec)
     beta1, beta2, epsilon = 0.9, 0.999, 1e-8 if dtype == tf.float32 else 1e-12
-    n_terms = len(history.names)
+    n_terms = len(histories[0].names)
+    active = tf.Variable(tf.ones(members, tf.bool), trainable=False)
+    failed_step = tf.Variable(tf.zeros(members, dtype), trainable=False)  # the step whose loss was non-finite
+    failed_terms = tf.Variable(tf.zeros([n_terms, *members], dtype), trainable=False)
 
     def block(steps):
-        total = tf.constant(0.0, dtype=dtype)
-        terms = tf.zeros([n_terms], dtype=dtype)
-        finite = tf.constant(True)
+        total = tf.zeros(members, dtype=dtype)
+        terms = tf.zeros([n_terms, *members], dtype=dtype)
         done = tf.constant(0)
         for _ in tf.range(steps):
             with tf.GradientTape() as tape:
                 total, terms = loss(points)
-            gradients = tape.gradient(total, variables)
-            finite = tf.math.is_finite(total)
-            if not finite:
+                finite = tf.math.is_finite(total)
+                objective = tf.reduce_sum(_where_running(finite & active, total, tf.zeros_like(total)))
+            gradients = tape.gradient(objective, variables)
+            newly_failed = active & tf.logical_not(finite)
+            failed_step.assign(tf.where(newly_failed, count + 1.0, failed_step))
+            failed_terms.assign(tf.where(newly_failed, terms, failed_terms))
+            active.assign(active & finite)
+            if not tf.reduce_any(active):
                 break
-            if total < best_loss:
-                best_loss.assign(total)
-                for kept, variable in zip(best, variables):
-                    kept.assign(variable)
+            improved = active & (total < best_loss)
+            best_loss.assign(tf.where(improved, total, best_loss))
+            for kept, variable in zip(best, variables):
+                kept.assign(tf.where(per_member(improved, variable), variable, kept))
             count.assign_add(1.0)
             rate = learning_rate(count - 1.0) * tf.sqrt(1.0 - beta2**count) / (1.0 - beta1**count)
             for variable, gradient, m, v in zip(variables, gradients, first, second):
                 if gradient is None:
                     continue
-                m.assign(beta1 * m + (1.0 - beta1) * gradient)
-                v.assign(beta2 * v + (1.0 - beta2) * tf.square(gradient))
-                variable.assign_sub(rate * m / (tf.sqrt(v) + epsilon))
+                m.assign(_where_running(active, beta1 * m + (1.0 - beta1) * gradient, m))
+                v.assign(_where_running(active, beta2 * v + (1.0 - beta2) * tf.square(gradient), v))
+                variable.assign(_where_running(active, variable - rate * m / (tf.sqrt(v) + epsilon), variable))
             done += 1
-        return total, terms, finite, done
+        return total, terms, done
 
-    compiled = _compile(block, spec)
+    compiled = _compile(block, spec, xla=xla)
     block_size = spec.steps_per_call if spec.resample_every == 0 else min(spec.steps_per_call, spec.resample_every)
-    names = history.names
+    outcomes: List[Optional[PhaseOutcome]] = [None] * len(histories)
     while counts.adam_steps < spec.adam.steps:
         size = min(block_size, spec.adam.steps - counts.adam_steps)
         start = time.perf_counter()
-        total, terms, finite, done = compiled(tf.constant(size))
-        total = float(total.numpy())
+        total, terms, done = compiled(tf.constant(size))
+        total = np.atleast_1d(total.numpy())
         elapsed = time.perf_counter() - start
         counts.adam_seconds += elapsed
         counts.adam_steps += int(done.numpy())
         step = counts.adam_steps
-        terms = terms.numpy()
-        if not bool(finite.numpy()):
-            bad = [n for n, t in zip(names, terms) if not np.isfinite(t)] or ["total"]
-            kept = ("the best finite weights were kept" if np.isfinite(best_loss.numpy()) else
-                    "no step had a finite loss: check the equations for log or sqrt of negative values, or division by zero")
-            return Status.NONFINITE_LOSS, f"non-finite loss at Adam step {step + 1} in {', '.join(bad)}; {kept}."
-        history.add(step, 0, total, terms)
+        terms = terms.numpy().reshape(n_terms, -1)
+        running = np.atleast_1d(active.numpy())
+        for k, history in enumerate(histories):
+            if running[k]:
+                history.add(step, 0, float(total[k]), terms[:, k])
+            elif outcomes[k] is None:
+                outcomes[k] = _nonfinite_outcome(histories[k].names, k, failed_step, failed_terms, best_loss)
+        if not running.any():
+            break
         if progress is not None:
-            progress(Progress("adam", step, spec.adam.steps, total, float(best_loss.numpy()), int(done.numpy()) / max(elapsed, 1e-9)))
+            worst, worst_best = float(np.max(total[running])), float(np.max(np.atleast_1d(best_loss.numpy())[running]))
+            progress(Progress("adam", step, spec.adam.steps, worst, worst_best, int(done.numpy()) / max(elapsed, 1e-9)))
         if spec.resample_every and step % spec.resample_every == 0 and step < spec.adam.steps:
-            points.assign(collocation_points(domain, spec.points, "random" if spec.sampler == "grid" else spec.sampler, rng))
-    return Status.MAX_STEPS, f"ran all {counts.adam_steps} steps"
+            resample()
+    finished = PhaseOutcome(Status.MAX_STEPS, f"ran all {counts.adam_steps} steps", counts.adam_steps)
+    return [outcome or finished for outcome in outcomes]
+
+
+def _nonfinite_outcome(names, member: int, failed_step, failed_terms, best_loss) -> PhaseOutcome:
+    """The outcome of a member whose loss became non-finite: the step, the terms at fault, what was kept."""
+    step = int(np.atleast_1d(failed_step.numpy())[member])
+    terms = failed_terms.numpy().reshape(len(names), -1)[:, member]
+    bad = [n for n, t in zip(names, terms) if not np.isfinite(t)] or ["total"]
+    kept = ("the best finite weights were kept" if np.isfinite(np.atleast_1d(best_loss.numpy())[member]) else
+            "no step had a finite loss: check the equations for log or sqrt of negative values, or division by zero")
+    return PhaseOutcome(Status.NONFINITE_LOSS, f"non-finite loss at Adam step {step} in {', '.join(bad)}; {kept}.", step - 1)
 
 
 def _lbfgs(variables, loss, points, best, best_loss, spec: TrainingSpec, history, progress, counts: _Counts):
