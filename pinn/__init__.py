@@ -4,6 +4,10 @@
     solution = pinn.solve(problem)
     solution.evaluate([0.5], order=2)   # {"y": array([2.0...])}
 
+    plan = pinn.plan_batch(["problems/decay.yaml"], [pinn.parse_sweep("parameters.k=0.5,1,2")])
+    records = pinn.run_batch(plan, "runs/decay-k", jobs=2)   # reports, summary.csv, summary.md
+    solutions = pinn.solve_vectorized([run.problem for run in plan.runs])  # one stacked model
+
 TensorFlow is imported on first use of the solver, not by ``import pinn``.
 """
 from .errors import ProblemError, SolveError
@@ -14,6 +18,10 @@ from .reference import Reference, reference_solution
 from .report import write_report
 from .solution import Solution, load_solution
 from .solver import solve
+from .sweep import Sweep, parse_sweep
+from .batch import BatchPlan, plan_batch
+from .batch_workers import run_batch
+from .vectorized import solve_vectorized
 
 
 def derivatives(model, x, order=2):
@@ -23,4 +31,4 @@ def derivatives(model, x, order=2):
     return _derivatives(model, x, order)
 
 
-__all__ = ["derivatives", "Problem", "Reference", "Solution", "max_abs_error", "metrics_dict", "reference_solution", "relative_l2_error", "write_report", "ProblemError", "SolveError", "load_problem", "load_solution", "problem_from_dict", "problem_from_text", "solve"]
+__all__ = ["derivatives", "Problem", "Reference", "Solution", "max_abs_error", "metrics_dict", "reference_solution", "relative_l2_error", "write_report", "ProblemError", "SolveError", "load_problem", "load_solution", "problem_from_dict", "problem_from_text", "solve", "Sweep", "parse_sweep", "BatchPlan", "plan_batch", "run_batch", "solve_vectorized"]

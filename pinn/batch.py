@@ -212,8 +212,7 @@ def vectorize_check(plan: BatchPlan) -> None:
     for file, group in groups.items():
         reason = vectorize_problem_reason([run.problem for run in group])
         if reason:
-            raise ProblemError(reason, file=file, location="--vectorize",
-                               fix="Drop --vectorize, or sweep only parameters and training.seed.")
+            raise ProblemError(reason, file=file, location="--vectorize")  # the reason says how to fix it
 
 
 # ------------------------------------------------------------------ running one task
@@ -261,11 +260,15 @@ def execute_task(task: Task, root: Path, device: str = "") -> List[Dict[str, Any
                 folder.mkdir(parents=True)
                 (folder / "error.txt").write_text(text, encoding="utf-8")
                 records.append(failure_record(run, ERROR, message, device=device))
-    notes = sorted({str(w.message) for w in caught})
+    notes = sorted({str(w.message) for w in caught if not issubclass(w.category, _LIBRARY_WARNINGS)})
     for record in records:
         record["warnings"] = notes
         (Path(root) / record["run"] / RUN_RECORD).write_text(json.dumps(record, indent=2), encoding="utf-8")
     return records
+
+
+#: Warnings about libraries' own future, not about the run: kept out of the run's notes.
+_LIBRARY_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ImportWarning)
 
 
 def _clear(folder: Path) -> None:
