@@ -9,8 +9,8 @@ stay exact and member k's loss L_k depends on its own weights alone:
     d(sum_j L_j) / d theta_k = dL_k / d theta_k.
 
 Adam (elementwise) on the summed loss is therefore each member's own Adam
-run; L-BFGS runs per member (a batch of K starting points in
-``tfp.optimizer.lbfgs_minimize``, each with its own history and line search;
+run; L-BFGS runs per member (:mod:`pinn.batched_lbfgs` on a batch of K
+starting points, each with its own history, line search and stopping rule;
 once half the batch has stopped, the rest go on in a smaller batch).
 Parameters whose value differs between members are [K, 1, ...] tensors in the
 evaluation scope instead of folded numbers.  Each member ends as the
@@ -286,18 +286,18 @@ def _restore_finite_best(variables, best, best_loss) -> None:
 def lbfgs_members(model, residuals, problems, points, best, best_loss, spec, running: np.ndarray, histories, progress, counts) -> list:
     """L-BFGS per member from its best Adam weights: one outcome per member (None for members not run).
 
-    ``tfp.optimizer.lbfgs_minimize`` on a batch of starting points (member
-    k's weights flattened to a row of [K, n]) keeps a history and a line
-    search per member; tolerances are zero, so a member stops only on the
-    iteration limit or when its line search can no longer change the loss.
-    It runs in compiled chunks of :data:`LBFGS_CHUNK` iterations, between
+    :class:`~pinn.batched_lbfgs.BatchedLbfgs` on the members' weights
+    flattened to rows of [K, n] keeps a history and a line search per member;
+    as scipy's L-BFGS-B with ftol = gtol = 0, a member stops when its line
+    search fails, its loss stops changing or its gradient vanishes.  It runs
+    in compiled chunks of :data:`LBFGS_CHUNK` iterations per member, between
     which progress is reported, the history recorded and each member's best
     weights kept.  When half the batch has stopped, the optimizer state of the
     rest is gathered into a smaller batch (a new stacked model of those
     members), so finished members cost nothing: the members' iterates are
-    unchanged by this.  Iteration counts are per chunk: a member that stops
-    inside a chunk is credited with the whole chunk.
+    unchanged by this.
     """
+    from .batched_lbfgs import REASONS, gather_members
     from .training import PhaseOutcome, Status
 
     members = len(histories)
@@ -306,34 +306,35 @@ def lbfgs_members(model, residuals, problems, points, best, best_loss, spec, run
     indices = np.flatnonzero(running)
     batch = full if len(indices) == members else _LbfgsBatch.for_members(problems, indices, points, spec, best_position)
     iterations = np.zeros(members, dtype=int)
+    reasons = np.zeros(members, dtype=int)
     stopped = np.zeros(members, dtype=bool)
     start = time.perf_counter()
-    results = batch.start(best_position, indices)
+    state = batch.start(best_position, indices)
+    done = 0
     while True:
-        done = int(results.num_iterations.numpy())
-        results = batch.chunk(results, np.int32(min(done + LBFGS_CHUNK, spec.lbfgs.steps)))  # an array: no retrace per limit
-        ran = int(results.num_iterations.numpy()) - done
         recording = indices[~stopped[indices]]
-        iterations[recording] += ran
-        stopped[indices] |= results.converged.numpy() | results.failed.numpy()
-        totals, terms = (t.numpy() for t in batch.terms_at(results.position))
-        _keep_best(best_position, best_loss, indices, results.position, totals)
-        counts.lbfgs_seconds, counts.lbfgs_steps = time.perf_counter() - start, int(results.num_iterations.numpy())
+        done = min(done + LBFGS_CHUNK, spec.lbfgs.steps)
+        state = batch.optimizer.chunk(state, done)
+        iterations[indices], reasons[indices] = state.iterations.numpy(), state.reason.numpy()
+        stopped[indices] = state.stopped.numpy()
+        totals, terms = (t.numpy() for t in batch.terms_at(state.position))
+        _keep_best(best_position, best_loss, indices, state.position, totals)
+        counts.lbfgs_seconds, counts.lbfgs_steps = time.perf_counter() - start, done
         _record(histories, indices, recording, counts.adam_steps, iterations, totals, terms)
         if progress is not None:
             _report_lbfgs(progress, spec, counts, totals[~stopped[indices]], best_loss.numpy()[running])
         left = indices[~stopped[indices]]
-        if ran == 0 or len(left) == 0 or counts.lbfgs_steps >= spec.lbfgs.steps:
+        if len(left) == 0 or done >= spec.lbfgs.steps:
             break
-        if len(left) <= len(indices) // 2 and spec.lbfgs.steps - counts.lbfgs_steps > LBFGS_CHUNK:
-            results = _gather_state(results, np.flatnonzero(~stopped[indices]))
+        if len(left) <= len(indices) // 2:
+            state = gather_members(state, np.flatnonzero(~stopped[indices]))
             indices = left
             batch = _LbfgsBatch.for_members(problems, indices, points, spec, best_position)
     full.assign(best_position)
     for variable, kept in zip(model.weights, best):
         kept.assign(variable)
     return [None if not running[k] else
-            PhaseOutcome(Status.CONVERGED, f"stopped after about {iterations[k]} iterations: the loss stopped changing", int(iterations[k]))
+            PhaseOutcome(Status.CONVERGED, f"stopped after {iterations[k]} iterations: {REASONS[reasons[k]]}", int(iterations[k]))
             if stopped[k] else PhaseOutcome(Status.MAX_STEPS, f"ran {iterations[k]} iterations", int(iterations[k]))
             for k in range(members)]
 
@@ -345,12 +346,12 @@ def tf_variable(value):
 
 
 class _LbfgsBatch:
-    """A stacked model's weights as rows of [K, n], its loss and gradient, and the compiled L-BFGS chunk."""
+    """A stacked model's weights as rows of [K, n], its loss and gradient, and its batched L-BFGS."""
 
     def __init__(self, model, residuals, points, spec):
         import tensorflow as tf
-        import tensorflow_probability as tfp
 
+        from .batched_lbfgs import BatchedLbfgs
         from .training import _compile, weighted_total
 
         self.variables = model.weights
@@ -362,7 +363,7 @@ class _LbfgsBatch:
             return weighted_total(weights, terms), terms
 
         def value_and_gradients(flat):
-            """([K] losses, [K, n] gradients) at the flat weights."""
+            """([K] losses, [K, n] gradients) at the flat weights; a non-finite loss leaves the others' gradients alone."""
             self.assign(flat)
             with tf.GradientTape() as tape:
                 total, _ = loss()
@@ -370,24 +371,14 @@ class _LbfgsBatch:
             gradients = tape.gradient(objective, self.variables)
             return total, self.flatten([tf.zeros_like(v) if g is None else g for g, v in zip(gradients, self.variables)])
 
-        options = dict(num_correction_pairs=spec.lbfgs.history, tolerance=0.0, x_tolerance=0.0, f_relative_tolerance=0.0,
-                       f_absolute_tolerance=0.0, max_line_search_iterations=50)
-        value_and_gradients = _compile(value_and_gradients, spec, xla=False)  # traced once, called from each line-search site
-        def start_state(flat):
-            """The initial state (one evaluation), run eagerly so that only the chunk is traced."""
-            return tfp.optimizer.lbfgs_minimize(value_and_gradients, initial_position=flat, max_iterations=0, **options)
-
-        def chunk(previous, limit):
-            """L-BFGS from ``previous`` until ``limit`` iterations in all (or every member stopped)."""
-            return tfp.optimizer.lbfgs_minimize(value_and_gradients, initial_position=None, previous_optimizer_results=previous,
-                                                max_iterations=limit, **options)
-
         def terms_at(flat):
             self.assign(flat)
             return loss()
 
-        self.start_state = start_state
-        self.chunk = _compile(chunk, spec, xla=False)
+        # XLA off: as for the single run's L-BFGS, it gains nothing per evaluation here.  Compiled once,
+        # for the first evaluation, and inlined into the compiled chunk.
+        value_and_gradients = _compile(value_and_gradients, spec, xla=False)
+        self.optimizer = BatchedLbfgs(value_and_gradients, spec.lbfgs.history, compile=lambda f: _compile(f, spec, xla=False))
         self.terms_at = _compile(terms_at, spec, xla=False)
 
     @classmethod
@@ -401,9 +392,10 @@ class _LbfgsBatch:
         return batch
 
     def start(self, positions, indices):
+        """The initial L-BFGS state of rows ``indices`` of ``positions`` (one evaluation)."""
         import tensorflow as tf
 
-        return self.start_state(tf.gather(positions, indices))
+        return self.optimizer.start(tf.gather(positions, indices))
 
     def flatten(self, tensors):
         import tensorflow as tf
@@ -415,17 +407,6 @@ class _LbfgsBatch:
 
         for variable, piece in zip(self.variables, tf.split(flat, self.sizes, axis=1)):
             variable.assign(tf.reshape(piece, variable.shape))
-
-
-def _gather_state(results, keep):
-    """The L-BFGS state of the batch rows ``keep`` (histories are [m, K, n]: batch on axis 1)."""
-    import tensorflow as tf
-
-    on_axis_1 = ("position_deltas", "gradient_deltas")
-    return results._replace(**{
-        name: tf.gather(value, keep, axis=1 if name in on_axis_1 else 0)
-        for name, value in results._asdict().items() if value.shape.rank > 0 or name in on_axis_1
-    })
 
 
 def _keep_best(best_position, best_loss, indices, position, totals) -> None:

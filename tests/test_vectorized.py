@@ -139,7 +139,7 @@ def quadratic_sweep():
 
 
 def test_decay_members_are_as_accurate_as_separate_runs(decay_sweep):
-    # Per-member L-BFGS (tfp) and separate L-BFGS-B (scipy) take different paths from
+    # Per-member L-BFGS (pinn.batched_lbfgs) and separate L-BFGS-B (scipy) take different paths from
     # the same Adam weights; each member must be within 10x of its separate run's
     # relative L2 error, or both below 1e-4 (well under the ~1e-2 Adam leaves).
     problems, solutions, _ = decay_sweep
@@ -189,30 +189,3 @@ def test_progress_reports_both_phases(decay_sweep):
     assert [(r.phase, r.step) for r in reports] == [("adam", 150), ("adam", 300), ("lbfgs", 50), ("lbfgs", 100)]
     assert reports[-1].best_loss == pytest.approx(max(s.final_loss for s in solutions))
     assert all(r.total_steps == (300 if r.phase == "adam" else 100) for r in reports)
-
-
-def test_gathering_part_of_an_lbfgs_batch_continues_it_unchanged():
-    # Members stopped in a batch are dropped by gathering the others' optimizer state;
-    # the gathered rows must then iterate exactly as they would have in the full batch.
-    import tensorflow as tf
-    import tensorflow_probability as tfp
-
-    from pinn.vectorized import _gather_state
-
-    scales = tf.constant([[1.0, 10.0, 3.0], [2.0, 1.0, 5.0], [7.0, 1.0, 1.0]], dtype=tf.float64)
-
-    def rosenbrock_like(x, rows):
-        value = tf.reduce_sum(tf.gather(scales, rows) * (x - 1.0) ** 4 + (x[:, :1] * x - 0.5) ** 2, axis=1)
-        return value
-
-    def value_and_gradients(rows):
-        return lambda x: tfp.math.value_and_gradient(lambda y: rosenbrock_like(y, rows), x)
-
-    options = dict(num_correction_pairs=5, tolerance=0.0, x_tolerance=0.0, f_relative_tolerance=0.0)
-    start = tf.constant([[0.0, 2.0, -1.0], [3.0, 0.5, 0.0], [-2.0, 1.0, 2.0]], dtype=tf.float64)
-    everyone = value_and_gradients([0, 1, 2])
-    first = tfp.optimizer.lbfgs_minimize(everyone, initial_position=start, max_iterations=5, **options)
-    whole = tfp.optimizer.lbfgs_minimize(everyone, initial_position=None, previous_optimizer_results=first, max_iterations=12, **options)
-    part = tfp.optimizer.lbfgs_minimize(value_and_gradients([0, 2]), initial_position=None,
-                                        previous_optimizer_results=_gather_state(first, np.array([0, 2])), max_iterations=12, **options)
-    np.testing.assert_allclose(part.position.numpy(), whole.position.numpy()[[0, 2]], rtol=1e-12, atol=1e-14)
