@@ -10,7 +10,8 @@ with their relative L2 errors against x^2, and finally checks placement: a
 short vectorised solve runs with soft device placement off inside
 ``tf.device(device)``, so any operation without a kernel for the device
 raises instead of falling back to the CPU silently; the variables' and
-results' devices are printed too.  (The single solve's L-BFGS bookkeeping is
+results' devices are printed too.  With GPUs it last runs ``pinn batch
+--gpus all`` (two workers per GPU) and prints the device each worker saw.  (The single solve's L-BFGS bookkeeping is
 scipy on the CPU by design; the vectorised L-BFGS is TensorFlow throughout.)
 """
 
@@ -96,7 +97,33 @@ def main(argv=None) -> int:
           f" rel L2 median {np.median(errors):.2e}, worst {errors.max():.2e}; {batch_seconds / single_seconds:.2f}x one solve", flush=True)
     print("placement check:")
     placed = placement_check(tf, device, path, overrides)
+    if gpus:
+        batch_on_gpus(len(gpus))
     return 0 if placed else 1
+
+
+def batch_on_gpus(count: int) -> None:
+    """pinn batch --gpus all: two workers per GPU, each seeing only its GPU; prints where each run ran."""
+    import csv
+    import subprocess
+    import tempfile
+
+    jobs = 2 * count
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, str(ROOT / "scripts" / "batch.py"), str(ROOT / "problems" / "quadratic.yaml"),
+                   "--sweep", f"training.seed=0:{2 * jobs - 1}", "--gpus", "all", "--jobs", str(jobs), "--no-plot",
+                   "--quiet", "--out", out, *(f"--set={o}" for o in QUICK)]
+        start = time.perf_counter()
+        completed = subprocess.run(command, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        print(f"pinn batch --gpus all --jobs {jobs}, {2 * jobs} short runs: {seconds:.1f} s, exit status {completed.returncode}")
+        if completed.returncode != 0:
+            print(completed.stderr[-2000:])
+            return
+        with open(Path(out) / "summary.csv", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        devices = sorted({row["device"] for row in rows})
+        print(f"  devices the workers reported: {', '.join(devices)} (each worker should name one GPU)")
 
 
 if __name__ == "__main__":

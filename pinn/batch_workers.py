@@ -143,10 +143,19 @@ def run_in_process(tasks: Sequence[Task], out: Path, on_records: OnRecords) -> N
 # ------------------------------------------------------------------ worker processes
 
 
-def _worker_main(connection, threads: int) -> None:  # pragma: no cover - runs in the child process
+def worker_device(devices: str, slot: WorkerSlot) -> str:
+    """What a worker reports as its device: TensorFlow's view, with the machine's GPU number it was given."""
+    if slot.gpu is None:
+        return devices
+    if devices.startswith("GPU"):
+        return f"GPU {slot.gpu}"
+    return f"CPU (GPU {slot.gpu} asked for, but TensorFlow sees none)"
+
+
+def _worker_main(connection, slot: WorkerSlot) -> None:  # pragma: no cover - runs in the child process
     """A worker: configure TensorFlow once, then run tasks until sent None."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
-    device = configure_tensorflow(threads)
+    device = worker_device(configure_tensorflow(slot.threads), slot)
     while True:
         message = connection.recv()
         if message is None:
@@ -174,7 +183,7 @@ class _Worker:
     def __init__(self, slot: WorkerSlot, context):
         self.slot = slot
         self.connection, child = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(child, slot.threads), name=f"pinn-{slot.label}", daemon=True)
+        self.process = context.Process(target=_worker_main, args=(child, slot), name=f"pinn-{slot.label}", daemon=True)
         with _environment(slot_environment(slot)):
             self.process.start()
         child.close()

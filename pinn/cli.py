@@ -146,11 +146,7 @@ def run_solve(arguments, out: TextIO = None, err: TextIO = None) -> int:
         return EXIT_INVALID
 
     directory = Path(arguments.out) if arguments.out else Path("runs") / problem.name
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        print(f"error: --out {directory}: cannot create the output folder: {error.strerror}. "
-              "Choose a folder you can write to.", file=err)
+    if not _make_folder(directory, err):
         return EXIT_INVALID
     devices = import_tensorflow_quietly()
     quiet = arguments.quiet
@@ -207,11 +203,7 @@ def run_batch_command(arguments, out: TextIO = None, err: TextIO = None) -> int:
         for run in plan.runs:
             print(f"{run.name:<40} {'done' if run in done and not arguments.force else 'to run'}  ({run.file})", file=out)
         return EXIT_OK
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        print(f"error: --out {directory}: cannot create the output folder: {error.strerror}. "
-              "Choose a folder you can write to.", file=err)
+    if not _make_folder(directory, err):
         return EXIT_INVALID
     jobs = arguments.jobs or (2 * len(gpus) if gpus else 1)
     to_run = len(plan.runs) if arguments.force else len(plan.runs) - len(done)
@@ -225,7 +217,7 @@ def run_batch_command(arguments, out: TextIO = None, err: TextIO = None) -> int:
         skipped = "" if arguments.force or not done else f"; {len(done)} already done in {directory}/ (--force runs them again)"
         print(f"batch: {len(plan.runs)} runs, {to_run} to run {where}{' as vectorised models' if arguments.vectorize else ''}"
               f"{skipped}", file=out, flush=True)
-    counter = [0]
+    counter = [0, 0]  # runs reported, GPU warning given
 
     def on_record(record) -> None:
         counter[0] += 1
@@ -233,6 +225,10 @@ def run_batch_command(arguments, out: TextIO = None, err: TextIO = None) -> int:
             print(f"  [{counter[0]:>{len(str(to_run))}}/{to_run}] {_record_line(record)}", file=out, flush=True)
         for note in record.get("warnings", []):
             print(f"warning: {record['run']}: {note}", file=err)
+        if "TensorFlow sees none" in record.get("device", "") and not counter[1]:
+            counter[1] = 1
+            print("warning: --gpus was given but the workers' TensorFlow sees no GPU, so the runs use the CPU. "
+                  'On a GPU box: pip install "tensorflow[and-cuda]" and check nvidia-smi.', file=err)
 
     try:
         records = run_batch(plan, directory, jobs=arguments.jobs, gpus=gpus, ray_address=arguments.ray,
@@ -269,6 +265,17 @@ def _record_line(record) -> str:
     device = f"  ({record['device']})" if record.get("device") else ""
     message = f"  {first_line(record.get('message'))}" if record["status"] not in ("converged", "max_steps") and record.get("message") else ""
     return f"{record['run']}  {record['status']}" + (f"  {errors}" if errors else "") + timing + device + message
+
+
+def _make_folder(directory: Path, err: TextIO) -> bool:
+    """Create the --out folder; on failure say why and how to fix it, and return False."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        return True
+    except OSError as error:
+        print(f"error: --out {directory}: cannot create the output folder: {error.strerror}. "
+              "Choose a folder you can write to.", file=err)
+        return False
 
 
 def import_tensorflow_quietly() -> str:

@@ -575,8 +575,17 @@ def test_worker_runs_succeed_on_the_cpu_when_no_gpu_exists(worker_batch):
     assert [r["run"] for r in finished] == ["quadratic/seed=1"]
     for record in finished:
         assert record["status"] in SUCCESS, record
-        assert record["device"] == "CPU"  # what TensorFlow found in the worker: no GPU behind CUDA_VISIBLE_DEVICES
+        # what TensorFlow found in the worker: no GPU behind CUDA_VISIBLE_DEVICES, said so with the GPU asked for
+        assert record["device"].startswith("CPU (GPU ") and "TensorFlow sees none" in record["device"], record["device"]
         assert (worker_batch["out"] / record["run"] / "solution.csv").is_file()
+
+
+def test_worker_device_names_the_machines_gpu_number():
+    from pinn.batch_workers import WorkerSlot, worker_device
+
+    assert worker_device("CPU", WorkerSlot(0)) == "CPU"
+    assert worker_device("GPU:0", WorkerSlot(3, "2")) == "GPU 2"  # each worker sees its GPU as GPU:0
+    assert worker_device("CPU", WorkerSlot(1, "1")).startswith("CPU (GPU 1 asked for")
 
 
 def test_worker_runs_match_the_same_runs_done_here(worker_batch, local_batch):
