@@ -27,7 +27,6 @@ import json
 import math
 import os
 import re
-import shutil
 import time
 import traceback
 import warnings
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from .errors import ProblemError
+from .output_folder import BATCH, GROUP, REPORT, check_folder, install, make_folder, staged_folder
 from .problem import Problem
 from .sweep import Sweep, point_label, sweep_points
 
@@ -245,7 +245,6 @@ def execute_task(task: Task, root: Path, device: str = "") -> List[Dict[str, Any
             wall = (time.perf_counter() - started) / len(task.runs)
             for run, solution in zip(task.runs, solutions):
                 folder = Path(root) / run.name
-                _clear(folder)
                 reference = reference_solution(run.problem, solution.x)
                 metrics = metrics_dict(run.problem, solution, reference, solution.equation_residuals)
                 write_report(solution, reference, metrics, folder, plot=task.plot)
@@ -255,10 +254,8 @@ def execute_task(task: Task, root: Path, device: str = "") -> List[Dict[str, Any
             message = f"{type(error).__name__}: {error}"
             records = []
             for run in task.runs:
-                folder = Path(root) / run.name
-                _clear(folder)
-                folder.mkdir(parents=True)
-                (folder / "error.txt").write_text(text, encoding="utf-8")
+                with staged_folder(Path(root) / run.name) as staging:
+                    (staging / "error.txt").write_text(text, encoding="utf-8")
                 records.append(failure_record(run, ERROR, message, device=device))
     notes = sorted({str(w.message) for w in caught if not issubclass(w.category, _LIBRARY_WARNINGS)})
     for record in records:
@@ -269,11 +266,6 @@ def execute_task(task: Task, root: Path, device: str = "") -> List[Dict[str, Any
 
 #: Warnings about libraries' own future, not about the run: kept out of the run's notes.
 _LIBRARY_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ImportWarning)
-
-
-def _clear(folder: Path) -> None:
-    if folder.exists():
-        shutil.rmtree(folder)
 
 
 def _record(run: BatchRun, metrics: Mapping[str, Any], wall: float, device: str, vectorized: bool) -> Dict[str, Any]:
@@ -310,20 +302,51 @@ def failure_record(run: BatchRun, status: str, message: str, device: str = "") -
 
 
 def finish_run(out: Path, record: Mapping[str, Any]) -> None:
-    """Move a run's folder from ``out/.partial`` into place, replacing an older one.
+    """Move a run's folder from ``out/.partial`` into place, replacing an older report of pinn's.
 
     A run that left no folder (its worker died) gets one with just its record,
-    so the summary shows it as crashed and a rerun runs it again.
+    so the summary shows it as crashed and a rerun runs it again.  If the
+    place has meanwhile filled with files pinn did not write, nothing there is
+    touched: the run is kept beside it as ``NAME-new`` and a warning says so.
     """
     source = Path(out) / PARTIAL / record["run"]
     target = Path(out) / record["run"]
-    _clear(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if source.exists():
-        os.replace(source, target)
-    else:
-        target.mkdir()
-        (target / RUN_RECORD).write_text(json.dumps(dict(record), indent=2), encoding="utf-8")
+    make_groups(out, record["run"])
+    if not source.exists():
+        with staged_folder(source) as staging:
+            (staging / RUN_RECORD).write_text(json.dumps(dict(record), indent=2), encoding="utf-8")
+    try:
+        install(source, target)
+    except ProblemError as error:
+        kept = target.with_name(target.name + "-new")
+        number = 1
+        while kept.exists():
+            number += 1
+            kept = target.with_name(f"{target.name}-new{number}")
+        os.replace(source, kept)
+        warnings.warn(f"{error.file}: {error.message}; this run was kept in {kept} instead")
+
+
+def make_groups(out: Path, name: str) -> None:
+    """Create (and mark) the folders between ``out`` and the run folder ``out/name``, e.g. ``out/decay``."""
+    parts = Path(name).parts[:-1]
+    for depth in range(1, len(parts) + 1):
+        make_folder(Path(out).joinpath(*parts[:depth]), GROUP)
+
+
+def check_batch_output(plan: "BatchPlan", out: Path, runs: Optional[Sequence[BatchRun]] = None) -> None:
+    """Refuse (ProblemError) before anything trains if the batch would write where files of others are.
+
+    ``out`` must be new, empty or a batch folder of pinn's; each run's folder
+    (of ``runs``, default every run) new, empty or a report folder of pinn's
+    holding only pinn's files; the folders between them new, empty or pinn's.
+    """
+    check_folder(out, BATCH)
+    for run in plan.runs if runs is None else runs:
+        parts = Path(run.name).parts
+        for depth in range(1, len(parts)):
+            check_folder(Path(out).joinpath(*parts[:depth]), GROUP, location=f"--out ({run.file})")
+        check_folder(Path(out) / run.name, REPORT, location=f"--out ({run.file})")
 
 
 def first_line(text: str) -> str:

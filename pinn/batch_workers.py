@@ -22,6 +22,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import wait
@@ -152,9 +153,35 @@ def worker_device(devices: str, slot: WorkerSlot) -> str:
     return f"CPU (GPU {slot.gpu} asked for, but TensorFlow sees none)"
 
 
-def _worker_main(connection, slot: WorkerSlot) -> None:  # pragma: no cover - runs in the child process
-    """A worker: configure TensorFlow once, then run tasks until sent None."""
+def die_with_parent(parent: int, interval: float = 1.0) -> None:
+    """End this process as soon as ``parent`` (the batch that started it) is gone, SIGKILL included.
+
+    On Linux the kernel is asked to send SIGKILL when the parent dies
+    (``PR_SET_PDEATHSIG``); everywhere, a daemon thread also checks every
+    ``interval`` seconds whether this process has been handed to another parent.
+    """
+    import threading
+
+    with contextlib.suppress(Exception):  # not Linux, or no libc to call: the thread alone does it
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before the request was made
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="pinn-parent-watch", daemon=True).start()
+
+
+def _worker_main(connection, slot: WorkerSlot, parent: int) -> None:  # pragma: no cover - runs in the child process
+    """A worker: configure TensorFlow once, then run tasks until sent None; it ends with its parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    die_with_parent(parent)
     device = worker_device(configure_tensorflow(slot.threads), slot)
     while True:
         message = connection.recv()
@@ -183,7 +210,7 @@ class _Worker:
     def __init__(self, slot: WorkerSlot, context):
         self.slot = slot
         self.connection, child = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(child, slot), name=f"pinn-{slot.label}", daemon=True)
+        self.process = context.Process(target=_worker_main, args=(child, slot, os.getpid()), name=f"pinn-{slot.label}", daemon=True)
         with _environment(slot_environment(slot)):
             self.process.start()
         child.close()
@@ -268,8 +295,11 @@ def run_batch(plan, out, *, jobs: Optional[int] = None, gpus: Sequence[str] = ()
     with ``gpus``, and as many as the cluster holds on Ray.  A second batch into the same ``out`` at
     the same time is refused (:class:`ProblemError`).
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    from .batch import check_batch_output, pending_runs
+    from .output_folder import BATCH, make_folder
+
+    check_batch_output(plan, Path(out), pending_runs(plan, Path(out), force=force))
+    out = make_folder(out, BATCH)
     with _exclusive(out):
         return _run_batch(plan, out, jobs=jobs, gpus=gpus, ray_address=ray_address, gpus_per_run=gpus_per_run,
                           vectorize=vectorize, force=force, plot=plot, on_record=on_record)

@@ -4,13 +4,16 @@ Thin glue over the Python API: parse arguments, load the problem, solve with
 a progress display, compute the reference and metrics, write the report,
 print a closing table.  The only place that knows exit codes:
 0 solved, 1 the solve failed (what was reached is still written),
-2 the problem file or the command line is invalid.
+2 the problem file or the command line is invalid, 130 interrupted (Ctrl-C
+or SIGTERM; for a solve, what training reached is still written).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 import time
 import warnings
@@ -19,7 +22,7 @@ from typing import List, Optional, Sequence, TextIO
 
 from .errors import ProblemError
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -120,9 +123,26 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "pinn") -> int:
         arguments = make_parser(prog if prog != "pinn" else f"pinn {command}").parse_args(argv)
     except SystemExit as stop:  # --help (0) or a usage error (2), already printed by argparse
         return int(stop.code or 0)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _terminate_as_interrupt():
         warnings.showwarning = _show_warning
         return run(arguments)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM is handled as Ctrl-C (KeyboardInterrupt) while a command runs, so both end the same tidy way."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -131,9 +151,23 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 def run_solve(arguments, out: TextIO = None, err: TextIO = None) -> int:
-    """Load, solve, check and report one problem; returns the exit status."""
+    """Load, solve, check and report one problem; returns the exit status.
+
+    Ctrl-C at any moment gives exit status 130 and no traceback: during
+    training, the best weights reached are reported as usual; before or while
+    the report is written, no report folder is left half-written.
+    """
     out = out or sys.stdout
     err = err or sys.stderr
+    try:
+        return _run_solve(arguments, out, err)
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing more was written (a report is written whole or not at all).", file=err)
+        return EXIT_INTERRUPTED
+
+
+def _run_solve(arguments, out: TextIO, err: TextIO) -> int:
+    from .output_folder import REPORT, check_folder
     from .problem_file import load_problem
 
     overrides = list(arguments.overrides)
@@ -141,12 +175,10 @@ def run_solve(arguments, out: TextIO = None, err: TextIO = None) -> int:
         overrides.append(f"training.seed={arguments.seed}")
     try:
         problem = load_problem(arguments.problem, overrides)
+        directory = Path(arguments.out) if arguments.out else Path("runs") / problem.name
+        check_folder(directory, REPORT, location="--out" if arguments.out else "--out (default runs/NAME)")
     except ProblemError as error:
         print(f"error: {error}", file=err)
-        return EXIT_INVALID
-
-    directory = Path(arguments.out) if arguments.out else Path("runs") / problem.name
-    if not _make_folder(directory, err):
         return EXIT_INVALID
     devices = import_tensorflow_quietly()
     quiet = arguments.quiet
@@ -164,9 +196,16 @@ def run_solve(arguments, out: TextIO = None, err: TextIO = None) -> int:
         display.close()
     reference = reference_solution(problem, solution.x)
     metrics = metrics_dict(problem, solution, reference, solution.equation_residuals)
-    files = write_report(solution, reference, metrics, directory, plot=not arguments.no_plot)
+    try:
+        files = write_report(solution, reference, metrics, directory, plot=not arguments.no_plot)
+    except ProblemError as error:  # the folder changed while training: nothing of the user's is touched
+        print(f"error: {error}", file=err)
+        return EXIT_INVALID
     if not quiet:
         print(summary_table(problem, solution, reference, metrics, directory, files), file=out)
+    if solution.status.value == "interrupted":
+        print(f"interrupted: {solution.message} What was reached is in {directory}/.", file=err)
+        return EXIT_INTERRUPTED
     if not solution.success:
         print(f"error: {problem.file}: the solve failed: {solution.message} What was reached is in {directory}/.", file=err)
         return EXIT_FAILED
@@ -174,10 +213,22 @@ def run_solve(arguments, out: TextIO = None, err: TextIO = None) -> int:
 
 
 def run_batch_command(arguments, out: TextIO = None, err: TextIO = None) -> int:
-    """Plan (validating every run first), run what is not done yet, summarise; returns the exit status."""
+    """Plan (validating every run first), run what is not done yet, summarise; returns the exit status.
+
+    Ctrl-C at any moment gives exit status 130 and keeps every finished run.
+    """
     out = out or sys.stdout
     err = err or sys.stderr
-    from .batch import is_done, read_record, succeeded
+    try:
+        return _run_batch_command(arguments, out, err)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished runs are kept in {arguments.out}/ with a summary of them; "
+              "run the same command again to do the rest.", file=err)
+        return EXIT_INTERRUPTED
+
+
+def _run_batch_command(arguments, out: TextIO, err: TextIO) -> int:
+    from .batch import check_batch_output, is_done, pending_runs, read_record, succeeded
     from .batch import plan_batch, vectorize_check
     from .batch_workers import parse_gpus, run_batch
     from .sweep import parse_sweep
@@ -194,17 +245,17 @@ def run_batch_command(arguments, out: TextIO = None, err: TextIO = None) -> int:
         if arguments.gpus_per_run is not None and (arguments.ray is None or not 0 <= arguments.gpus_per_run <= 1):
             raise ProblemError("--gpus-per-run is a fraction from 0 to 1 and needs --ray", location="--gpus-per-run",
                                fix="Write e.g. --ray --gpus-per-run 0.25 (four runs share a GPU).")
+        directory = Path(arguments.out)
+        if not arguments.list:
+            check_batch_output(plan, directory, pending_runs(plan, directory, force=arguments.force))
     except ProblemError as error:
         print(f"error: {error}", file=err)
         return EXIT_INVALID
-    directory = Path(arguments.out)
     done = [run for run in plan.runs if is_done(read_record(directory, run), run)]
     if arguments.list:
         for run in plan.runs:
             print(f"{run.name:<40} {'done' if run in done and not arguments.force else 'to run'}  ({run.file})", file=out)
         return EXIT_OK
-    if not _make_folder(directory, err):
-        return EXIT_INVALID
     jobs = arguments.jobs or (2 * len(gpus) if gpus else 1)
     to_run = len(plan.runs) if arguments.force else len(plan.runs) - len(done)
     if not arguments.quiet:
@@ -234,10 +285,6 @@ def run_batch_command(arguments, out: TextIO = None, err: TextIO = None) -> int:
         records = run_batch(plan, directory, jobs=arguments.jobs, gpus=gpus, ray_address=arguments.ray,
                             gpus_per_run=arguments.gpus_per_run, vectorize=arguments.vectorize, force=arguments.force,
                             plot=not arguments.no_plot, on_record=on_record)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: finished runs are kept in {directory}/ with a summary of them; "
-              "run the same command again to do the rest.", file=err)
-        return 130
     except ProblemError as error:
         print(f"error: {error}", file=err)
         return EXIT_INVALID
@@ -265,17 +312,6 @@ def _record_line(record) -> str:
     device = f"  ({record['device']})" if record.get("device") else ""
     message = f"  {first_line(record.get('message'))}" if record["status"] not in ("converged", "max_steps") and record.get("message") else ""
     return f"{record['run']}  {record['status']}" + (f"  {errors}" if errors else "") + timing + device + message
-
-
-def _make_folder(directory: Path, err: TextIO) -> bool:
-    """Create the --out folder; on failure say why and how to fix it, and return False."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        return True
-    except OSError as error:
-        print(f"error: --out {directory}: cannot create the output folder: {error.strerror}. "
-              "Choose a folder you can write to.", file=err)
-        return False
 
 
 def import_tensorflow_quietly() -> str:

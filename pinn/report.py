@@ -139,18 +139,29 @@ def write_plot(solution, reference, path: Union[str, Path]) -> Path:
     return path
 
 
-def write_report(solution, reference, metrics: Mapping, directory: Union[str, Path], *, plot: bool = True) -> Dict[str, Path]:
-    """Write every report file into ``directory`` (created if needed); returns their paths."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    files = {
-        "solution": write_solution_csv(solution, reference, directory / SOLUTION_CSV),
-        "metrics": write_metrics_json(metrics, directory / METRICS_JSON),
-    }
-    problem_path = directory / PROBLEM_YAML
-    problem_path.write_text(solution.problem.as_run, encoding="utf-8")
-    files["problem"] = problem_path
-    files["model"] = solution.save(directory / MODEL_DIR)
-    if plot:
-        files["plot"] = write_plot(solution, reference, directory / PLOT_PNG)
-    return files
+def write_report(solution, reference, metrics: Mapping, directory: Union[str, Path], *, plot: bool = True,
+                 extra: Optional[Mapping[str, str]] = None) -> Dict[str, Path]:
+    """Write every report file into ``directory`` as a whole; returns their paths.
+
+    The files are written into a hidden folder beside ``directory`` and moved
+    into place at the end (:mod:`pinn.output_folder`): an interrupt leaves no
+    half-written report, a rerun leaves no older file beside the new ones, and
+    a folder holding files pinn did not write is refused (ProblemError) and
+    left alone.  ``extra`` maps further file names (``run.json``) to their text.
+    """
+    from .output_folder import staged_folder
+
+    with staged_folder(directory) as staging:
+        names = {
+            "solution": write_solution_csv(solution, reference, staging / SOLUTION_CSV).name,
+            "metrics": write_metrics_json(metrics, staging / METRICS_JSON).name,
+        }
+        (staging / PROBLEM_YAML).write_text(solution.problem.as_run, encoding="utf-8")
+        names["problem"] = PROBLEM_YAML
+        names["model"] = solution.save(staging / MODEL_DIR).name
+        if plot:
+            names["plot"] = write_plot(solution, reference, staging / PLOT_PNG).name
+        for name, text in (extra or {}).items():
+            (staging / name).write_text(text, encoding="utf-8")
+    target = Path(directory).resolve()
+    return {key: target / name for key, name in names.items()}

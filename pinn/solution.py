@@ -18,6 +18,8 @@ from .problem import Problem
 
 WEIGHTS_FILE = "weights.npz"
 PROBLEM_FILE = "problem.yaml"
+META_FILE = "model.json"
+DATA_FILE = "data.csv"
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,12 +74,20 @@ class Solution:
         return {u: v[order] for u, v in self.derivatives(x, order).items()}
 
     def save(self, directory: Union[str, Path]) -> Path:
-        """Write the weights and the problem as run, so :func:`load_solution` can rebuild the model."""
+        """Write the weights, the problem as run and a summary, so :func:`load_solution` can rebuild the model.
+
+        Observations go into ``data.csv`` beside ``problem.yaml`` (which names
+        it), not inline: a million rows load in seconds from CSV, not minutes from YAML.
+        """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         arrays = {f"weight_{i:03d}": v.numpy() for i, v in enumerate(self.model.weights)}
         np.savez(directory / WEIGHTS_FILE, **arrays)
-        (directory / PROBLEM_FILE).write_text(self.problem.as_run, encoding="utf-8")
+        problem_text = self.problem.as_run
+        if self.problem.data is not None:
+            _write_data_csv(self.problem, directory / DATA_FILE)
+            problem_text = _with_data_file(problem_text, DATA_FILE)
+        (directory / PROBLEM_FILE).write_text(problem_text, encoding="utf-8")
         meta = {
             "problem": self.problem.name,
             "unknowns": list(self.problem.unknowns),
@@ -90,9 +100,44 @@ class Solution:
             "lbfgs_steps": self.training.lbfgs_steps,
             "train_seconds": self.training.train_seconds,
             "final_loss": self.final_loss,
+            "weight_shapes": [list(v.shape) for v in self.model.weights],
         }
-        (directory / "model.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        (directory / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         return directory
+
+
+def _write_data_csv(problem: Problem, path: Path) -> None:
+    """The observations as CSV: the variable, then each observed unknown (empty where missing)."""
+    import csv
+
+    data = problem.data
+    names = list(data.values)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([problem.variable, *names])
+        columns = [data.variable, *(data.values[u] for u in names)]
+        for row in zip(*columns):
+            writer.writerow(["" if np.isnan(v) else repr(float(v)) for v in row])
+
+
+def _with_data_file(as_run: str, name: str) -> str:
+    """The problem-as-run YAML text with its top-level ``data:`` block replaced by ``data: {file: NAME}``.
+
+    ``as_run`` comes from ``yaml.safe_dump``: top-level keys start a line, and
+    the data block (a mapping of columns) is indented below its key.
+    """
+    lines = as_run.splitlines(keepends=True)
+    out, skipping = [], False
+    for line in lines:
+        if skipping and (line.startswith(" ") or not line.strip()):
+            continue
+        skipping = False
+        if line.startswith("data:"):
+            out.append(f"data: {{file: {name}}}\n")
+            skipping = True
+            continue
+        out.append(line)
+    return "".join(out)
 
 
 def evaluate_model(model, unknowns: Sequence[str], x, order: int, batch: int = 65536) -> Dict[str, np.ndarray]:
@@ -113,25 +158,88 @@ def evaluate_model(model, unknowns: Sequence[str], x, order: int, batch: int = 6
 def load_solution(directory: Union[str, Path]) -> "Solution":
     """Rebuild a saved solution (model, grid values, parameters) from ``save``'s files.
 
-    The training history is not saved with the model; the returned solution has
-    the saved status and counts and an empty history.
+    ``directory`` is the model folder (``runs/NAME/model``) or the report
+    folder holding it.  A missing, damaged or mismatched file raises
+    :class:`~pinn.errors.ProblemError` saying which and what to do; the saved
+    weights are checked against the problem's network, name by name and shape
+    by shape, before any is used.  The training history is not saved with the
+    model; the returned solution has the saved status and counts and an empty history.
     """
     from .problem_file import load_problem
     from .solver import build_model, make_solution
     from .training import Status, TrainingResult
 
     directory = Path(directory)
+    if not (directory / WEIGHTS_FILE).exists() and (directory / "model" / WEIGHTS_FILE).exists():
+        directory = directory / "model"  # the report folder was given
+    for name in (PROBLEM_FILE, WEIGHTS_FILE, META_FILE):
+        if not (directory / name).is_file():
+            raise _damaged(directory, f"there is no {name}", "Give the model folder a solve wrote (runs/NAME/model), "
+                           "or solve the problem again.")
     problem = load_problem(directory / PROBLEM_FILE)
+    meta = _read_meta(directory)
+    try:
+        status = Status(meta["status"])
+    except ValueError:
+        raise _damaged(directory, f"{META_FILE} has an unknown status {meta['status']!r}", _RESAVE) from None
     model, residuals = build_model(problem)
-    with np.load(directory / WEIGHTS_FILE) as arrays:
-        saved = [arrays[k] for k in sorted(arrays.files)]
-    if len(saved) != len(model.weights):
-        raise ValueError(f"{directory}: the saved weights do not match the problem's network")
-    for variable, value in zip(model.weights, saved):
+    for variable, value in zip(model.weights, _read_weights(directory, [tuple(v.shape) for v in model.weights])):
         variable.assign(value)
-    meta = json.loads((directory / "model.json").read_text(encoding="utf-8"))
     training = TrainingResult(
-        status=Status(meta["status"]), message=meta["message"], history={}, adam_steps=meta["adam_steps"],
+        status=status, message=meta["message"], history={}, adam_steps=meta["adam_steps"],
         lbfgs_steps=meta["lbfgs_steps"], adam_seconds=meta["train_seconds"], lbfgs_seconds=0.0, best_loss=meta["final_loss"],
     )
     return make_solution(problem, model, training, residuals)
+
+
+_RESAVE = "The folder is damaged: solve the problem again to write a new one."
+#: model.json's fields and the types they must have.
+_META_FIELDS = {"status": str, "message": str, "adam_steps": int, "lbfgs_steps": int,
+                "train_seconds": (int, float), "final_loss": (int, float, type(None))}
+
+
+def _damaged(directory: Path, what: str, fix: str):
+    from .errors import ProblemError
+
+    return ProblemError(f"cannot load the saved solution: {what}", file=str(directory), location="model", fix=fix)
+
+
+def _read_meta(directory: Path) -> Dict:
+    """model.json, checked field by field."""
+    try:
+        meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise _damaged(directory, f"{META_FILE} cannot be read ({error})", _RESAVE) from None
+    if not isinstance(meta, dict):
+        raise _damaged(directory, f"{META_FILE} is not a JSON object", _RESAVE)
+    for name, kind in _META_FIELDS.items():
+        if name not in meta or isinstance(meta[name], bool) or not isinstance(meta[name], kind):
+            raise _damaged(directory, f"{META_FILE} lacks a valid '{name}'", _RESAVE)
+    if meta["final_loss"] is None:
+        meta["final_loss"] = float("nan")
+    return meta
+
+
+def _read_weights(directory: Path, shapes: Sequence[tuple]) -> list:
+    """The saved weight arrays, refused unless they are exactly the network's: names, count, shapes, finite floats."""
+    import zipfile
+
+    path = directory / WEIGHTS_FILE
+    expected = [f"weight_{i:03d}" for i in range(len(shapes))]
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            if sorted(arrays.files) != expected:
+                raise _damaged(directory, f"{WEIGHTS_FILE} holds {len(arrays.files)} arrays where the problem's network has "
+                               f"{len(shapes)}", "The weights belong to another network: keep problem.yaml and the "
+                               "weights from the same solve, or solve again.")
+            saved = [arrays[name] for name in expected]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise _damaged(directory, f"{WEIGHTS_FILE} cannot be read ({error})", _RESAVE) from None
+    for name, value, shape in zip(expected, saved, shapes):
+        if value.shape != shape or not np.issubdtype(value.dtype, np.floating):
+            raise _damaged(directory, f"{WEIGHTS_FILE}: {name} has shape {value.shape} and type {value.dtype}, where the "
+                           f"problem's network needs floats of shape {shape}", "The weights belong to another network: "
+                           "keep problem.yaml and the weights from the same solve, or solve again.")
+        if not np.all(np.isfinite(value)):
+            raise _damaged(directory, f"{WEIGHTS_FILE}: {name} holds non-finite values", _RESAVE)
+    return saved

@@ -273,7 +273,7 @@ def test_ctrl_c_keeps_the_finished_runs_and_a_rerun_does_the_rest(tmp_path, caps
     # the finished runs are complete, nothing half-written is left
     finished = sorted(str(p.parent.relative_to(out_folder)) for p in out_folder.glob("quadratic/*/run.json"))
     assert 1 <= len(finished) <= 2, finished
-    assert sorted(str(p.relative_to(out_folder)) for p in out_folder.glob("quadratic/*")) == finished
+    assert sorted(str(p.relative_to(out_folder)) for p in out_folder.glob("quadratic/*") if p.name != ".pinn") == finished
     for name in finished:
         assert {"run.json", "metrics.json", "solution.csv"} <= {p.name for p in (out_folder / name).iterdir()}
     assert not (out_folder / ".partial").exists()

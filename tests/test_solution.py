@@ -179,7 +179,7 @@ def test_load_refuses_weights_of_another_network(quadratic, tmp_path):
     directory = quadratic.save(tmp_path / "q")
     text = (directory / "problem.yaml").read_text()
     (directory / "problem.yaml").write_text(text + "network:\n  hidden: [8]\n")
-    with pytest.raises(ValueError, match="do not match"):
+    with pytest.raises(pinn.ProblemError, match="another network"):
         pinn.load_solution(directory)
 
 
