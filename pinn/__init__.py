@@ -3,6 +3,7 @@
     problem = pinn.load_problem("problems/quadratic.yaml")
     solution = pinn.solve(problem)
     solution.evaluate([0.5], order=2)   # {"y": array([2.0...])}
+    run = pinn.run_problem(problem, "runs/quadratic")   # solve, reference, metrics, report files
 
     plan = pinn.plan_batch(["problems/decay.yaml"], [pinn.parse_sweep("parameters.k=0.5,1,2")])
     records = pinn.run_batch(plan, "runs/decay-k", jobs=2)   # reports, summary.csv, summary.md
@@ -18,6 +19,7 @@ from .reference import Reference, reference_solution
 from .report import write_report
 from .solution import Solution, load_solution
 from .solver import solve
+from .run import Run, report_solution, run_problem
 from .sweep import Sweep, parse_sweep
 from .batch import BatchPlan, plan_batch
 from .batch_workers import run_batch
@@ -31,4 +33,4 @@ def derivatives(model, x, order=2):
     return _derivatives(model, x, order)
 
 
-__all__ = ["derivatives", "Problem", "Reference", "Solution", "max_abs_error", "metrics_dict", "reference_solution", "relative_l2_error", "write_report", "ProblemError", "SolveError", "load_problem", "load_solution", "problem_from_dict", "problem_from_text", "solve", "Sweep", "parse_sweep", "BatchPlan", "plan_batch", "run_batch", "solve_vectorized"]
+__all__ = ["derivatives", "Problem", "Reference", "Solution", "max_abs_error", "metrics_dict", "reference_solution", "relative_l2_error", "write_report", "ProblemError", "SolveError", "load_problem", "load_solution", "problem_from_dict", "problem_from_text", "solve", "Run", "run_problem", "report_solution", "Sweep", "parse_sweep", "BatchPlan", "plan_batch", "run_batch", "solve_vectorized"]

@@ -4,7 +4,7 @@ A batch is planned, then run:
 
     plan_batch(paths, sweeps, overrides)   -> BatchPlan (every run loaded and validated)
     pending_runs(plan, out)                -> the runs not already done in ``out`` (resume)
-    execute_task(task, root)               -> one record per run (solve, reference, metrics, report)
+    execute_task(task, root)               -> one record per run (pinn.run.run_problem: solve, reference, metrics, report)
     write_summary(plan, out)               -> summary.csv and summary.md from the runs' records
 
 Run ``r`` writes its report into ``out/r.name/`` as a single solve does, plus
@@ -219,15 +219,12 @@ def vectorize_check(plan: BatchPlan) -> None:
 
 
 def execute_task(task: Task, root: Path, device: str = "") -> List[Dict[str, Any]]:
-    """Solve the task's runs and write each report into ``root/run.name``; one record per run.
+    """Run the task's runs (:func:`pinn.run.run_problem`) with each report in ``root/run.name``; one record per run.
 
     Never raises for a failing run: an exception becomes a record with status
     ``error`` and the traceback in ``error.txt`` beside it.
     """
-    from .metrics import metrics_dict
-    from .reference import reference_solution
-    from .report import write_report
-    from .solver import solve
+    from .run import report_solution, run_problem
 
     started = time.perf_counter()
     records = []
@@ -238,17 +235,16 @@ def execute_task(task: Task, root: Path, device: str = "") -> List[Dict[str, Any
                 from .vectorized import solve_vectorized
 
                 solutions = solve_vectorized([run.problem for run in task.runs])
+                if any(solution.status.value == "interrupted" for solution in solutions):
+                    raise KeyboardInterrupt  # Ctrl-C inside training stops the batch; the runs are not kept
+                runs = [report_solution(solution, Path(root) / run.name, plot=task.plot)
+                        for run, solution in zip(task.runs, solutions)]
             else:
-                solutions = [solve(task.runs[0].problem)]
-            if any(solution.status.value == "interrupted" for solution in solutions):
-                raise KeyboardInterrupt  # Ctrl-C inside training stops the batch; the run is not kept
+                runs = [run_problem(task.runs[0].problem, Path(root) / task.runs[0].name, plot=task.plot)]
+                if runs[0].solution.status.value == "interrupted":
+                    raise KeyboardInterrupt
             wall = (time.perf_counter() - started) / len(task.runs)
-            for run, solution in zip(task.runs, solutions):
-                folder = Path(root) / run.name
-                reference = reference_solution(run.problem, solution.x)
-                metrics = metrics_dict(run.problem, solution, reference, solution.equation_residuals)
-                write_report(solution, reference, metrics, folder, plot=task.plot)
-                records.append(_record(run, metrics, wall, device, task.vectorize))
+            records = [_record(run, done.metrics, wall, device, task.vectorize) for run, done in zip(task.runs, runs)]
         except Exception as error:  # one failing run must not stop the batch: it becomes a record
             text = traceback.format_exc()
             message = f"{type(error).__name__}: {error}"

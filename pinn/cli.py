@@ -185,24 +185,20 @@ def _run_solve(arguments, out: TextIO, err: TextIO) -> int:
     if not quiet:
         print(_header(problem, devices), file=out, flush=True)
 
-    from .metrics import metrics_dict
-    from .reference import reference_solution
-    from .report import write_report
-    from .solver import solve
+    from .run import run_problem
 
     display = None if quiet else ProgressDisplay(err)
-    solution = solve(problem, progress=display)
-    if display is not None:
-        display.close()
-    reference = reference_solution(problem, solution.x)
-    metrics = metrics_dict(problem, solution, reference, solution.equation_residuals)
     try:
-        files = write_report(solution, reference, metrics, directory, plot=not arguments.no_plot)
+        run = run_problem(problem, directory, progress=display, plot=not arguments.no_plot)
     except ProblemError as error:  # the folder changed while training: nothing of the user's is touched
         print(f"error: {error}", file=err)
         return EXIT_INVALID
+    finally:
+        if display is not None:
+            display.close()
+    solution = run.solution
     if not quiet:
-        print(summary_table(problem, solution, reference, metrics, directory, files), file=out)
+        print(summary_table(problem, solution, run.reference, run.metrics, directory, run.files), file=out)
     if solution.status.value == "interrupted":
         print(f"interrupted: {solution.message} What was reached is in {directory}/.", file=err)
         return EXIT_INTERRUPTED
