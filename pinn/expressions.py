@@ -19,12 +19,20 @@ than unary minus, so ``-x^2 = -(x^2)``)::
 ``y'``, ``y''`` and ``diff(y, x, 2)`` are derivatives of an unknown; ``y(0)``
 and ``y'(pi/2)`` are point values (allowed in conditions only, which the
 problem loader checks).
+
+Limits, all checked without recursion: an expression of at most
+:data:`MAX_LENGTH` characters (before tokenizing), nesting as written (parentheses,
+calls, signs, exponents) of at most :data:`MAX_DEPTH`; a flat chain ``a + b + ...``
+is not nesting: past :data:`BALANCED_CHAIN` operands it becomes a balanced tree,
+so every tree stays shallow (at most :data:`MAX_TREE_DEPTH`) for the recursive
+evaluator and differentiator.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
 
@@ -170,7 +178,7 @@ FUNCTION_NAMES = tuple(sorted(set(NUMPY_FUNCTIONS) | set(FUNCTION_ALIASES)))
 _TOKEN = re.compile(
     r"""
     (?P<space>\s+)
-  | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<number>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<primes>'+)
   | (?P<operator>\*\*|[-+*/^(),=])
@@ -211,19 +219,49 @@ _EXPLAINED_CHARACTERS = {
 }
 
 
+#: Non-ASCII characters that look like a character of the language, and that character.
+_LOOKALIKES = {
+    "\u2212": "-", "\u2013": "-", "\u2014": "-", "\u2010": "-", "\u2011": "-", "\ufe63": "-", "\uff0d": "-",
+    "\u00d7": "*", "\u22c5": "*", "\u00b7": "*", "\u2217": "*", "\uff0a": "*",
+    "\u00f7": "/", "\u2215": "/", "\uff0f": "/", "\uff0b": "+", "\uff1d": "=",
+    "\u2032": "'", "\u2019": "'", "\u2018": "'", "\u02b9": "'", "\u2033": "''",
+    "\uff08": "(", "\uff09": ")", "\uff0c": ",", "\u03c0": "pi",
+}
+
+
+def _unexpected_character(char: str) -> Tuple[str, str]:
+    """Message and fix for a character outside the language, naming its code point."""
+    if char in _EXPLAINED_CHARACTERS:
+        return _EXPLAINED_CHARACTERS[char]
+    shown = f"unexpected character {char!r} (U+{ord(char):04X})"
+    if char in _LOOKALIKES:
+        return f"{shown}, which looks like {_LOOKALIKES[char]!r}", f"Write {_LOOKALIKES[char]!r} instead (plain ASCII)."
+    category = unicodedata.category(char)
+    if category == "Nd" or char.isdigit():
+        return shown, "Write digits as 0-9."
+    if category.startswith("L"):
+        return shown, "Names are made of ASCII letters, digits and underscores (a-z, A-Z, 0-9, _), e.g. omega."
+    return shown, "Use numbers, names, + - * / ^, parentheses and primes."
+
+
+#: Longest expression read, in characters; checked before tokenizing (a huge text never reaches the parser).
+MAX_LENGTH = 10_000
+
+
 def tokenize(text: str) -> Tuple[Token, ...]:
     """Split ``text`` into tokens, refusing any character outside the language."""
     if not isinstance(text, str):
         raise ExpressionError(f"expected an expression as text, got {type(text).__name__}", "Write the expression as text, e.g. 2*x + 1.")
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"the expression is {len(text):,} characters long, beyond the limit of {MAX_LENGTH:,}",
+                              "Shorten it: give constant parts names under parameters:, or split it into more equations.",
+                              (MAX_LENGTH, MAX_LENGTH + 1))
     tokens = []
     position = 0
     while position < len(text):
         match = _TOKEN.match(text, position)
         if match is None or match.end() == position:
-            char = text[position]
-            message, fix = _EXPLAINED_CHARACTERS.get(
-                char, (f"unexpected character {char!r}", "Use numbers, names, + - * / ^, parentheses and primes.")
-            )
+            message, fix = _unexpected_character(text[position])
             raise ExpressionError(message, fix, (position, position + 1))
         kind = match.lastgroup
         if kind != "space":
@@ -248,11 +286,23 @@ def tokenize(text: str) -> Tuple[Token, ...]:
 
 # -------------------------------------------------------------------------- parser
 
+#: Highest derivative order an expression may use.  Orders above 3 are computed
+#: in Taylor mode (pinn.taylor), whose cost grows as the square of the order:
+#: with the default network, tracing plus 1000 Adam steps took about 20 s at
+#: order 8 and 80 s at order 20 on 2 shared cores (benchmarks/derivative_orders.py).
 MAX_DERIVATIVE_ORDER = 20
-#: Deepest nesting of an expression tree; keeps the recursive parser, walker and
-#: evaluator far from Python's recursion limit on hostile or generated input.
+#: Deepest nesting the user writes (parentheses, calls, unary signs, exponents);
+#: keeps the recursive parser far from Python's recursion limit.
 MAX_DEPTH = 100
-_ORDER_FIX = f"Use derivatives of order at most {MAX_DERIVATIVE_ORDER}, or rewrite the equation as a first-order system."
+#: Longer chains of + - (or * /) are built as balanced trees (same value up to
+#: rounding), so a flat sum of thousands of terms is a tree of depth ~log2(n).
+BALANCED_CHAIN = 32
+#: Deepest tree accepted (nesting and chains together); keeps the recursive
+#: evaluator, differentiator and printer far from Python's recursion limit.
+MAX_TREE_DEPTH = 2 * MAX_DEPTH
+_ORDER_FIX = (f"Use derivatives of order at most {MAX_DERIVATIVE_ORDER} (the highest that trains in reasonable time: "
+              f"about 80 s for 1000 Adam steps of the default network at order {MAX_DERIVATIVE_ORDER}), "
+              "or rewrite the equation as a first-order system.")
 
 
 class _Parser:
@@ -301,20 +351,18 @@ class _Parser:
 
     # grammar
     def expression(self) -> Node:
-        node = self.term()
+        operands, operators = [self.term()], []
         while self.at("+", "-"):
-            operator = self.advance().text
-            right = self.term()
-            node = Binary(operator, node, right, (node.span[0], right.span[1]))
-        return node
+            operators.append(self.advance().text)
+            operands.append(self.term())
+        return _chain(operands, operators, "+", "-")
 
     def term(self) -> Node:
-        node = self.unary()
+        operands, operators = [self.unary()], []
         while self.at("*", "/"):
-            operator = self.advance().text
-            right = self.unary()
-            node = Binary(operator, node, right, (node.span[0], right.span[1]))
-        return node
+            operators.append(self.advance().text)
+            operands.append(self.unary())
+        return _chain(operands, operators, "*", "/")
 
     def unary(self) -> Node:
         self.depth += 1
@@ -403,29 +451,53 @@ class _Parser:
         return PointValue(name, order, arguments[0], span)
 
 
+def _chain(operands, operators, plain: str, inverse: str) -> Node:
+    """``a op b op c ...`` left-associated, or balanced when longer than BALANCED_CHAIN (iteratively).
+
+    An entry is (inverted, node): its share of the chain is node, or -node (1/node)
+    if inverted; two entries combine into one that keeps the left one's inversion.
+    """
+    if len(operands) <= BALANCED_CHAIN:
+        node = operands[0]
+        for operator, right in zip(operators, operands[1:]):
+            node = Binary(operator, node, right, (node.span[0], right.span[1]))
+        return node
+    level = [(False, operands[0])] + [(operator == inverse, node) for operator, node in zip(operators, operands[1:])]
+    while len(level) > 1:
+        paired = [
+            (left_inverted, Binary(plain if left_inverted == right_inverted else inverse, left, right, (left.span[0], right.span[1])))
+            for (left_inverted, left), (right_inverted, right) in zip(level[0::2], level[1::2])
+        ]
+        level = paired + level[len(paired) * 2:]
+    return level[0][1]
+
+
 def _too_deep(span: Span) -> ExpressionError:
     return ExpressionError(f"the expression is nested too deeply (more than {MAX_DEPTH} levels)",
                            "Split it into shorter pieces, using parameters for constant parts.", span)
 
 
+def _children(node: Node) -> Tuple[Node, ...]:
+    if isinstance(node, Unary):
+        return (node.operand,)
+    if isinstance(node, (Binary, Equation)):
+        return (node.left, node.right)
+    if isinstance(node, Call):
+        return tuple(node.arguments)
+    if isinstance(node, PointValue):
+        return (node.point,)
+    return ()
+
+
 def _check_depth(node: Node, text: str) -> Node:
-    """Refuse trees deeper than MAX_DEPTH (long chains such as x+x+...+x), iteratively."""
+    """Refuse trees deeper than MAX_TREE_DEPTH (deep nesting full of operations), iteratively."""
     stack = [(node, 1)]
     while stack:
         current, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise _too_deep((0, max(1, len(text))))
-        if isinstance(current, Unary):
-            children = (current.operand,)
-        elif isinstance(current, Binary):
-            children = (current.left, current.right)
-        elif isinstance(current, Call):
-            children = current.arguments
-        elif isinstance(current, PointValue):
-            children = (current.point,)
-        else:
-            children = ()
-        stack.extend((child, depth + 1) for child in children)
+        if depth > MAX_TREE_DEPTH:
+            raise ExpressionError(f"the expression is nested too deeply (its operations stack more than {MAX_TREE_DEPTH} levels deep)",
+                                  "Split it into shorter pieces, using parameters for constant parts.", (0, max(1, len(text))))
+        stack.extend((child, depth + 1) for child in _children(current))
     return node
 
 
@@ -496,21 +568,12 @@ def parse_equation(text: str) -> Equation:
 
 
 def walk(node: Node) -> Iterator[Node]:
-    """Every node of the tree, parents before children (point expressions included)."""
-    yield node
-    if isinstance(node, Unary):
-        yield from walk(node.operand)
-    elif isinstance(node, Binary):
-        yield from walk(node.left)
-        yield from walk(node.right)
-    elif isinstance(node, Call):
-        for argument in node.arguments:
-            yield from walk(argument)
-    elif isinstance(node, PointValue):
-        yield from walk(node.point)
-    elif isinstance(node, Equation):
-        yield from walk(node.left)
-        yield from walk(node.right)
+    """Every node of the tree, parents before children (point expressions included), iteratively."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(_children(current)))
 
 
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "neg": 3, "^": 4}
@@ -614,21 +677,40 @@ def substitute(node: Node, values: Mapping[str, float]) -> Node:
     return node
 
 
+def _scalars(*values) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
 def _power(base, exponent):
-    """base^exponent, by repeated products for small whole exponents (exact and cheap to differentiate)."""
-    if isinstance(exponent, (int, float)) and exponent == int(exponent) and 1 <= exponent <= 4:
+    """base^exponent, by repeated products for small whole exponents (exact and cheap to differentiate).
+
+    Two plain numbers are combined as float64 (nan or inf, never ZeroDivisionError,
+    OverflowError or a complex number), as arrays would be.
+    """
+    if isinstance(exponent, (int, float)) and exponent in (1, 2, 3, 4):
         result = base
         for _ in range(int(exponent) - 1):
             result = result * base
         return result
+    if _scalars(base, exponent):
+        with np.errstate(all="ignore"):
+            return float(np.float64(base) ** np.float64(exponent))
     return base ** exponent
+
+
+def _divide(a, b):
+    """a / b; two plain numbers as float64, so 1/0 is inf rather than ZeroDivisionError."""
+    if _scalars(a, b):
+        with np.errstate(all="ignore"):
+            return float(np.float64(a) / np.float64(b))
+    return a / b
 
 
 _BINARY: Dict[str, Callable] = {
     "+": lambda a, b: a + b,
     "-": lambda a, b: a - b,
     "*": lambda a, b: a * b,
-    "/": lambda a, b: a / b,
+    "/": _divide,
     "^": _power,
 }
 
@@ -664,6 +746,48 @@ def evaluate(node: Node, scope: Mapping[Any, Any], functions: Mapping[str, Calla
     if isinstance(node, Equation):
         return evaluate(node.left, scope, functions) - evaluate(node.right, scope, functions)
     raise TypeError(f"not an expression node: {node!r}")
+
+
+def _negate(value):
+    return -value
+
+
+def nonfinite_constant(node: Node, constants: Mapping[str, float] = CONSTANTS) -> Optional[Node]:
+    """The innermost sub-expression free of variables (numbers and ``constants`` only)
+    whose value is not finite (``1/0``, ``0/0``, ``exp(1000)``), or None; iterative.
+
+    Only constant parts are judged: ``sin(x)/x`` is not finite at x = 0 alone and passes.
+    """
+    constants = {**CONSTANTS, **constants}
+    values: Dict[int, Optional[float]] = {}
+    stack = [(node, False)]
+    while stack:
+        current, ready = stack.pop()
+        children = _children(current)
+        if not ready:
+            stack.append((current, True))
+            stack.extend((child, False) for child in reversed(children))
+            continue
+        inputs = [values[id(child)] for child in children]
+        value = None
+        if isinstance(current, Number):
+            value = float(current.value)
+        elif isinstance(current, Name):
+            value = constants.get(current.name)
+        elif isinstance(current, (Unary, Binary, Call)) and all(v is not None for v in inputs):
+            if isinstance(current, Unary):
+                operation = _negate
+            elif isinstance(current, Binary):
+                operation = _BINARY[current.operator]
+            else:
+                operation = NUMPY_FUNCTIONS.get(current.function)  # None for a function only derivatives use
+            if operation is not None:
+                with np.errstate(all="ignore"):
+                    value = float(operation(*(np.float64(v) for v in inputs)))
+        if value is not None and not math.isfinite(value):
+            return current
+        values[id(current)] = value
+    return None
 
 
 def constant_value(node: Node) -> float:

@@ -10,8 +10,11 @@ naming the file, the field, what is wrong and the fix.
 from __future__ import annotations
 
 import csv
+import errno
 import math
+import os
 import re
+import stat
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
@@ -21,12 +24,13 @@ import numpy as np
 import yaml
 
 from . import expressions as ex
-from .errors import ExpressionError, PiecewiseLinearWarning, ProblemError, did_you_mean, one_of
+from .errors import ExpressionError, PiecewiseLinearWarning, ProblemError, cut, did_you_mean, one_of
 from .problem import (
     ACTIVATIONS, CONSTRAINT_MODES, DTYPES, PIECEWISE_LINEAR_ACTIVATIONS, REFERENCE_MODES,
     SAMPLERS, SCHEDULES, AdamSpec, Condition, Data, Equation, Expression, FixedValue,
     LbfgsSpec, LossWeights, NetworkSpec, SmoothnessSpec, OutputSpec, Parameter, Problem, TrainingSpec,
 )
+from .wellposed import check_equations, check_problem
 
 TOP_LEVEL_KEYS = (
     "name", "description", "variable", "domain", "unknowns", "parameters", "equations",
@@ -44,6 +48,12 @@ LIMITS = {
     "data.rows": 1_000_000,
 }
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+#: Largest problem file read (bytes), checked before reading: a problem file is a page of text.
+MAX_PROBLEM_BYTES = 1_000_000
+#: Largest data CSV read (bytes), checked before reading; rows are also counted while streaming.
+MAX_DATA_BYTES = 50_000_000
+#: Longest problem name: it names the run folder.
+MAX_NAME = 100
 
 
 # ----------------------------------------------------------------------- YAML
@@ -52,9 +62,20 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 class _Loader(yaml.SafeLoader):
     """Safe YAML with only true/false as booleans and 1e-3 read as a number."""
 
+    def construct_object(self, node, deep=False):
+        """Any constructor's failure (a bad date, !!float abc, a 5,000-digit integer) as a YAML error at its line."""
+        try:
+            return super().construct_object(node, deep=deep)
+        except (yaml.YAMLError, RecursionError, MemoryError):
+            raise
+        except Exception as error:  # ValueError, IndexError, AttributeError...: PyYAML's constructors are not defensive
+            raise yaml.constructor.ConstructorError(None, None, _constructor_problem(node, error), node.start_mark) from None
 
+
+# no implicit dates either: name: 2024-02-30 is text (no field takes a date; an explicit !!timestamp still is one)
 _Loader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:float")]
+    key: [(tag, regexp) for tag, regexp in resolvers
+          if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp")]
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
@@ -66,10 +87,33 @@ _Loader.add_implicit_resolver(
 )
 
 
+#: What a scalar tag's constructor makes, for messages: ``'abc' cannot be read as a number (!!float)``.
+_TAG_WHAT = {"int": "a whole number", "float": "a number", "timestamp": "a date", "bool": "true or false",
+             "null": "nothing (null)", "binary": "base64 binary data"}
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _constructor_problem(node, error: Exception) -> str:
+    """Why a scalar could not be made into a value, without Python's wording where it misleads."""
+    tag = str(node.tag).rsplit(":", 1)[-1]
+    text = str(node.value) if isinstance(node, yaml.ScalarNode) else ""
+    digits = sum(c.isdigit() for c in text)
+    if tag == "int" and digits > 300:
+        return f"a whole number with {digits:,} digits cannot be read (numbers beyond 1e308 are not usable)"
+    reason = f": {cut(error, 80)}" if tag == "timestamp" else ""
+    return f"'{cut(text, 40)}' cannot be read as {_TAG_WHAT.get(tag, tag)} (!!{tag}){reason}"
+
+
 def _construct_mapping(loader, node, deep=False):
-    """A mapping that refuses a key given twice (YAML would silently keep the last)."""
+    """A mapping that refuses a key given twice (YAML would silently keep the last).
+
+    Merge keys (``<<: *defaults``) work as in YAML 1.1: the merged keys come
+    first and the mapping's own keys override them (that is not a repetition).
+    """
+    own = [key_node for key_node, _ in node.value if key_node.tag != _MERGE_TAG]
+    loader.flatten_mapping(node)
     seen = {}
-    for key_node, _ in node.value:
+    for key_node in own:
         key = loader.construct_object(key_node, deep=deep)
         try:
             hash(key)
@@ -85,15 +129,26 @@ def _construct_mapping(loader, node, deep=False):
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+#: A piece of PyYAML's problem text and the fix to suggest for it.
+_YAML_FIXES = (
+    ("appears twice", "Keep one of them (merge their contents)."),
+    ("digits cannot be read", "Write a number below 1e308 in size, e.g. 1.5e20."),
+    ("cannot be read as", "Write a valid value there, or quote it to make it text (and drop any !!tag)."),
+    ("expected a mapping or list of mappings for merging", "Merge (<<: *name) only mappings defined with &name."),
+)
+
+
 def _load_yaml(text: str, file: Optional[str]) -> Any:
+    if len(text) > MAX_PROBLEM_BYTES:
+        raise _too_big(file, len(text))
     try:
         return yaml.load(text, Loader=_Loader)  # _Loader is a yaml.SafeLoader subclass: no Python objects
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
         problem = getattr(error, "problem", None) or str(error)
-        fix = ("Keep one of them (merge their contents)." if "appears twice" in problem else
-               "Check the indentation and quoting there; quote expressions that contain ': ' or start with a quote.")
+        fix = next((fix for piece, fix in _YAML_FIXES if piece in problem),
+                   "Check the indentation and quoting there; quote expressions that contain ': ' or start with a quote.")
         raise ProblemError(f"this is not valid YAML: {problem}", file=file, location=where, fix=fix) from None
     except RecursionError:
         raise ProblemError("this YAML is nested too deeply to read", file=file,
@@ -174,7 +229,9 @@ def _describe(value: Any) -> str:
         return "a mapping" if isinstance(value, dict) else "a list"
     if value is None:
         return "nothing"
-    return f"{value!r}"
+    if isinstance(value, int) and abs(value) >= 10 ** 40:  # str() of a huge int is slow, or refused past 4,300 digits
+        return f"a whole number with about {int((value.bit_length() - 1) * math.log10(2)) + 1:,} digits"
+    return cut(repr(value), 60)
 
 
 def _check_keys(ctx: _Context, mapping: Any, allowed: Sequence[str], location: str) -> Dict[str, Any]:
@@ -186,22 +243,22 @@ def _check_keys(ctx: _Context, mapping: Any, allowed: Sequence[str], location: s
     for key in mapping:
         if str(key) not in allowed:
             where = f"{location}.{key}" if location else str(key)
-            raise ctx.error(f"unknown key '{key}'", where,
+            raise ctx.error(f"unknown key '{cut(key)}'", where,
                             f"Allowed keys here: {', '.join(allowed)}.{did_you_mean(str(key), allowed)}")
     return mapping
 
 
 def _integer(ctx: _Context, value: Any, location: str, minimum: int, maximum: Optional[int] = None) -> int:
-    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?[0-9]{1,30}\s*", value):
         value = int(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ctx.error(f"expected a whole number, got {_describe(value)}", location, f"Write a whole number >= {minimum}.")
     if value < minimum:
-        raise ctx.error(f"{value} is too small: it must be at least {minimum}", location, f"Use a whole number >= {minimum}.")
+        raise ctx.error(f"{_describe(value)} is too small: it must be at least {minimum}", location, f"Use a whole number >= {minimum}.")
     if maximum is not None and value > maximum:
-        raise ctx.error(f"{value} is beyond the limit of {maximum:,}", location, f"Use at most {maximum:,}.")
+        raise ctx.error(f"{_describe(value)} is beyond the limit of {maximum:,}", location, f"Use at most {maximum:,}.")
     return value
 
 
@@ -213,7 +270,11 @@ def _number(ctx: _Context, value: Any, location: str, positive: bool = False) ->
             raise ctx.error(f"expected a number, got {value!r}", location, "Write a number such as 0.001 or 1e-3.") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ctx.error(f"expected a number, got {_describe(value)}", location, "Write a number such as 0.001 or 1e-3.")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # a whole number of more than 308 digits
+        raise ctx.error(f"{_describe(value)} is too large for a floating-point number", location,
+                        "Use a number below 1e308 in size (rescale the problem if needed).") from None
     if not math.isfinite(value):
         raise ctx.error(f"{value} is not a finite number", location, "Write a finite number.")
     if positive and value <= 0:
@@ -229,7 +290,7 @@ def _boolean(ctx: _Context, value: Any, location: str) -> bool:
 
 def _choice(ctx: _Context, value: Any, choices: Sequence[str], location: str) -> str:
     if not isinstance(value, str) or value not in choices:
-        shown = value if isinstance(value, str) else _describe(value)
+        shown = cut(value) if isinstance(value, str) else _describe(value)
         raise ctx.error(f"'{shown}' is not one of {one_of(choices)}", location,
                         f"Use one of: {', '.join(choices)}.{did_you_mean(str(value), choices)}")
     return value
@@ -263,6 +324,74 @@ def _identifier(ctx: _Context, name: Any, location: str, what: str) -> str:
 # ------------------------------------------------------------------ the builder
 
 
+#: What an OSError met on a user's path means: errno -> (message, fix).
+_PATH_ERRORS = {
+    errno.ENOENT: ("no such file", "Check the path."),
+    errno.ENOTDIR: ("no such file: a part of the path is a file, not a folder", "Check the path."),
+    errno.ELOOP: ("the path is a symbolic link loop (links that lead back to themselves)", "Point the link at the real file, or give the real path."),
+    errno.ENAMETOOLONG: ("the path is too long for the file system (a name over 255 characters, or over 4,096 in all)",
+                         "Use shorter folder and file names."),
+    errno.EACCES: ("permission denied: a folder on the path cannot be searched", "Check the folders' permissions with ls -ld (chmod u+x FOLDER)."),
+    errno.EPERM: ("the operation is not permitted on this path", "Check the permissions with ls -l."),
+}
+_PROBLEM_FIX = "Problem files are YAML, e.g. problems/quadratic.yaml."
+_TOO_BIG_FIX = "A problem file is a page of text: put observations in a CSV beside it (data: {file: observations.csv})."
+
+
+class _Unreadable(Exception):
+    """Why a file given by the user cannot be read: a message, a fix, and whether it is simply missing."""
+
+    def __init__(self, message: str, fix: str, missing: bool = False):
+        super().__init__(message)
+        self.message, self.fix, self.missing = message, fix, missing
+
+
+def _check_user_file(path: Path, limit: int) -> None:
+    """Refuse (:class:`_Unreadable`) a path that is missing, a link loop, not a file or over ``limit`` bytes, before opening it."""
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ENOENT and os.path.islink(path):
+            raise _Unreadable("the path is a symbolic link to a file that does not exist", "Point the link at the real file.") from None
+        message, fix = _PATH_ERRORS.get(error.errno, (f"cannot open it: {error.strerror or error}", "Check the path and its permissions."))
+        raise _Unreadable(message, fix, error.errno == errno.ENOENT) from None
+    except ValueError:  # a NUL character
+        raise _Unreadable("the path is not valid (it contains a NUL character)", "Check the path.") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise _Unreadable("this is a folder, not a file" if stat.S_ISDIR(info.st_mode) else "this is not a file (a device, pipe or socket)",
+                          "Give the path of a file.")
+    if info.st_size > limit:
+        raise _too_large(info.st_size, limit)
+
+
+def _too_large(size: int, limit: int) -> _Unreadable:
+    return _Unreadable(f"the file is {size:,} bytes, beyond the limit of {limit / 1e6:g} MB ({limit:,} bytes)", "")
+
+
+def _unopenable(error: OSError) -> _Unreadable:
+    """A file that exists but cannot be opened or read (permission denied): never a matter of its encoding."""
+    return _Unreadable(f"the file cannot be read: {error.strerror or error}",
+                       "Check its permissions with ls -l (chmod u+r FILE), or copy it where you can read it.")
+
+
+def _read_user_file(path: Path, limit: int) -> bytes:
+    """The bytes of the regular file at ``path``, refusing (:class:`_Unreadable`) before reading more than ``limit``."""
+    _check_user_file(path, limit)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as error:
+        raise _unopenable(error) from None
+    if len(data) > limit:
+        raise _too_large(len(data), limit)
+    return data
+
+
+def _too_big(file: Optional[str], size: int) -> ProblemError:
+    return ProblemError(f"the problem is {size:,} characters of text, beyond the limit of {MAX_PROBLEM_BYTES:,} (1 MB)",
+                        file=file, fix=_TOO_BIG_FIX)
+
+
 def load_problem(path: Union[str, Path], overrides: Iterable[Union[str, Tuple[str, Any]]] = ()) -> Problem:
     """Read, override and validate the problem file at ``path``.
 
@@ -271,12 +400,13 @@ def load_problem(path: Union[str, Path], overrides: Iterable[Union[str, Tuple[st
     """
     path = Path(path)
     file = str(path)
-    if not path.is_file():
-        raise ProblemError("no such file" if not path.exists() else "this is not a file", file=file,
-                           fix="Check the path; problem files are YAML, e.g. problems/quadratic.yaml.")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+        data = _read_user_file(path, MAX_PROBLEM_BYTES)
+    except _Unreadable as problem:
+        raise ProblemError(problem.message, file=file, fix=f"{problem.fix} {_PROBLEM_FIX}" if problem.fix else _TOO_BIG_FIX) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
         raise ProblemError(f"cannot read the file: {error}", file=file, fix="Save it as UTF-8 text.") from None
     document = _load_yaml(text, file)
     return problem_from_dict(document, file=file, base_dir=path.parent, default_name=path.stem, overrides=overrides)
@@ -330,6 +460,15 @@ def _blame_override(error: ProblemError, overrides: Sequence) -> ProblemError:
     return error
 
 
+#: (test, fault) for a problem name, which becomes a folder name (runs/NAME).
+_NAME_FAULTS = (
+    (lambda name: len(name) > MAX_NAME, f"it is longer than {MAX_NAME} characters"),
+    (lambda name: not name.isprintable(), "it contains a control character (a newline, a tab, ...)"),
+    (lambda name: re.search(r"[/\\]", name), "it contains a path separator (/ or \\)"),
+    (lambda name: name in (".", ".."), "it is a special folder name"),
+)
+
+
 def _build(ctx: _Context, document: Dict[str, Any], file: Optional[str], default_name: str) -> Problem:
     """Check a document (overrides applied) and build the Problem."""
     _check_keys(ctx, document, TOP_LEVEL_KEYS, "")
@@ -338,8 +477,10 @@ def _build(ctx: _Context, document: Dict[str, Any], file: Optional[str], default
     if not isinstance(name, (str, int)) or isinstance(name, bool) or not str(name).strip():
         raise ctx.error(f"expected a name as text, got {_describe(name)}", "name", "Write a short name such as decay.")
     name = str(name).strip()
-    if re.search(r"[/\\\0]", name) or name in (".", ".."):
-        raise ctx.error(f"'{name}' cannot name a run folder", "name", "Use letters, digits, '-' and '_'.")
+    fault = next((fault for test, fault in _NAME_FAULTS if test(name)), None)
+    if fault:
+        raise ctx.error(f"{_describe(name)} cannot name a run folder: {fault}", "name",
+                        f"Write a plain name of letters, digits, '-' and '_', at most {MAX_NAME} characters, e.g. name: decay.")
     description = document.get("description", "") or ""
     if not isinstance(description, str):
         raise ctx.error(f"expected text, got {_describe(description)}", "description", "Write the description as text (quote it if YAML misreads it).")
@@ -408,6 +549,7 @@ def _build(ctx: _Context, document: Dict[str, Any], file: Optional[str], default
     output_raw = _check_keys(ctx, document.get("output"), ("points",), "output")
     output = OutputSpec(points=_integer(ctx, output_raw.get("points", OutputSpec.points), "output.points", 2, LIMITS["output.points"]))
 
+    check_equations(equations, unknowns, variable, domain, parameters, data, file)  # pinn.wellposed, before the counts
     _check_counts(ctx, equations, conditions, unknowns, orders, parameters, data)
     max_order = max([*orders.values()] + [n.order for c in conditions for n in ex.walk(c.equation) if isinstance(n, ex.PointValue)] + [0])
     if training.smoothness.weight > 0:
@@ -424,12 +566,14 @@ def _build(ctx: _Context, document: Dict[str, Any], file: Optional[str], default
         kind = "bvp"
 
     as_run = yaml.safe_dump(_plain({"name": name, **_with_inline_data(document, data, variable)}), sort_keys=False, allow_unicode=True)
-    return Problem(
+    problem = Problem(
         name=name, description=description.strip(), variable=variable, domain=domain, unknowns=unknowns,
         parameters=parameters, equations=tuple(equations), conditions=conditions, exact=exact, data=data,
         network=network, training=training, reference=reference, output=output, orders=orders, kind=kind,
         file=file, as_run=as_run,
     )
+    check_problem(problem)  # pinn.wellposed: no repeated or contradicting conditions, weights, points, scale, memory
+    return problem
 
 
 def _with_inline_data(document: Dict[str, Any], data: Optional[Data], variable: str) -> Dict[str, Any]:
@@ -460,9 +604,36 @@ class _Names:
     def parameter_names(self) -> Tuple[str, ...]:
         return tuple(p.name for p in self.parameters)
 
+    @property
+    def constants(self) -> Dict[str, float]:
+        """Values of the fixed parameters (trainable ones are not constants)."""
+        return {p.name: p.value for p in self.parameters if not p.trainable}
+
     def known(self, *, variable: bool, unknowns: bool) -> List[str]:
         names = ([self.variable] if variable else []) + (list(self.unknowns) if unknowns else [])
         return names + list(self.parameter_names) + list(ex.CONSTANTS)
+
+
+#: Why a constant is not finite: inf or nan -> the fix.
+_NONFINITE_FIXES = {
+    "inf": "check for a division by zero or an overflow (a value beyond 1e308, such as exp(1000)).",
+    "nan": "check for 0/0, inf - inf, or a logarithm or square root of a negative number.",
+}
+
+
+def _check_finite(ctx: _Context, node, source: str, location: str, constants: Mapping[str, float]) -> None:
+    """Refuse a part free of the variable, unknowns and trainable parameters whose value is not finite (1/0), caret under it.
+
+    A part that is not finite only at some points (sin(x)/x at 0) is not constant, so it is not refused here.
+    """
+    bad = ex.nonfinite_constant(node, constants)
+    if bad is None:
+        return
+    value = ex.constant_value(ex.substitute(bad, {**ex.CONSTANTS, **constants}))
+    kind = "nan" if math.isnan(value) else "inf"
+    what = "not a number (nan)" if kind == "nan" else f"{'minus ' if value < 0 else ''}infinite"
+    raise ctx.error(f"'{cut(source[bad.span[0]:bad.span[1]], 60)}' is {what}, not a finite number", location,
+                    f"Write a finite number: {_NONFINITE_FIXES[kind]}", source=source, span=bad.span)
 
 
 def _unknown_name_error(ctx: _Context, node, source: str, location: str, allowed: Sequence[str], variable: str) -> ProblemError:
@@ -496,6 +667,7 @@ def _check_equation(ctx: _Context, equation, source: str, location: str, names: 
             raise ctx.error(f"'{node.unknown}' is not a known function", location,
                             f"Known functions: {', '.join(ex.FUNCTION_NAMES)}.{did_you_mean(node.unknown, ex.FUNCTION_NAMES)}",
                             source=source, span=node.span)
+    _check_finite(ctx, equation, source, location, names.constants)
 
 
 def _check_derivative(ctx: _Context, node, source: str, location: str, names: _Names) -> None:
@@ -553,6 +725,7 @@ def _condition(ctx: _Context, raw: Any, location: str, names: _Names, constants:
     if not points:
         raise ctx.error("a condition must involve an unknown at a point", location,
                         f"Write, for example, {names.unknowns[0] if names.unknowns else 'y'}(0) = 1.", source=source)
+    _check_finite(ctx, equation, source, location, constants)
     folded = _fold_points(equation, constants)
     return Condition(folded, source, location, tuple(sorted(set(points))), _fixed_value(folded, names))
 
@@ -634,7 +807,9 @@ def _parameters(ctx: _Context, raw: Any, variable: str) -> Tuple[Parameter, ...]
             folded = ex.substitute(node, {**ex.CONSTANTS, **values})
             if isinstance(folded, ex.Number):
                 if not math.isfinite(folded.value):
-                    raise ctx.error(f"the value is not finite ({folded.value})", location, "Check for division by zero or overflow.", source=source)
+                    bad = ex.nonfinite_constant(node, values) or node
+                    raise ctx.error(f"the value is not finite ({folded.value})", location, "Check for division by zero or overflow.",
+                                    source=source, span=bad.span)
                 values[name] = folded.value
                 del parsed[name]
                 progress = True
@@ -664,6 +839,7 @@ def _domain(ctx: _Context, raw: Any, constants: Dict[str, float], parameters) ->
                     raise _not_a_function(ctx, inner, value, location)
                 if isinstance(inner, (ex.Derivative, ex.PointValue)):
                     raise ctx.error("a domain end must be a constant expression", location, fix, source=value, span=inner.span)
+            _check_finite(ctx, node, value, location, constants)
             value = ex.constant_value(ex.substitute(node, constants))
         ends.append(_number(ctx, value, location))
     low, high = ends
@@ -745,6 +921,7 @@ def _exact(ctx: _Context, raw: Dict[str, Any], names: _Names, constants: Dict[st
             raise ctx.error(f"'{key}' is not an unknown or a parameter", location, f"Give closed forms of: {', '.join(choices)}.{did_you_mean(key, choices)}")
         source = value if isinstance(value, str) else _text(ctx, value, location) if not isinstance(value, (int, float)) else repr(value)
         node = _parse(ctx, source, location, equation=False)
+        _check_finite(ctx, node, source, location, {n: v for n, v in constants.items() if n not in trainable})
         allowed = [names.variable] + [n for n in constants if n not in trainable]
         for inner in ex.walk(node):
             if isinstance(inner, ex.PointValue) and inner.order == 0 and inner.unknown not in names.unknowns:
@@ -817,46 +994,129 @@ def _data(ctx: _Context, raw: Any, variable: str, unknowns: Tuple[str, ...], dom
             raise ctx.error(f"the column '{u}' has infinite values", location, "Use finite numbers (leave missing cells empty).")
         if np.isnan(column).all():
             raise ctx.error(f"the column '{u}' has no values", location, "Fill it in, or remove the column.")
+        _warn_contradictions(ctx, x, column, variable, u, location)
     return Data(np.clip(x, low, high), values, source)
 
 
-def _read_csv(ctx: _Context, name: Any, allowed: Sequence[str]) -> Tuple[Dict[str, np.ndarray], str]:
+def _warn_contradictions(ctx: _Context, x: np.ndarray, column: np.ndarray, variable: str, unknown: str, location: str) -> None:
+    """Warn when one value of the variable has observations that disagree (repeated measurements, or a typo)."""
+    order = np.argsort(x, kind="stable")
+    xs, vs = x[order], column[order]
+    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low, high = np.fmin.reduceat(vs, starts), np.fmax.reduceat(vs, starts)  # NaN (missing) ignored
+    clash = np.flatnonzero(np.isfinite(low) & (low != high))
+    if clash.size:
+        first = clash[0]
+        warnings.warn(
+            f"{ctx.file or 'problem'}: {location}: {clash.size} value{'s' if clash.size > 1 else ''} of {variable} "
+            f"{'have' if clash.size > 1 else 'has'} observations of {unknown} that disagree (e.g. {variable} = {xs[starts[first]]:g}: "
+            f"{low[first]:g} and {high[first]:g}); the fit passes between them. Average them or drop one if that is not intended.",
+            stacklevel=4)
+
+
+def _data_path(ctx: _Context, name: Any) -> Path:
+    """The CSV named by data.file: relative, inside the problem file's folder (or below it)."""
+    fix = "Put the CSV in the problem file's folder (or a folder below it) and give its name from there, e.g. data: {file: observations.csv}."
     if not isinstance(name, str) or not name.strip():
         raise ctx.error(f"expected a file name, got {_describe(name)}", "data.file", "Write data: {file: observations.csv}.")
-    path = (ctx.base_dir / name)
-    shown = str(path)
-    if not path.is_file():
-        raise ctx.error(f"the data file {shown} does not exist", "data.file", "Put the CSV beside the problem file, or fix the name.")
+    if not name.isprintable():
+        raise ctx.error(f"the file name {_describe(name)} contains a control character", "data.file", fix)
+    relative = Path(name)
+    if relative.is_absolute() or name.startswith("~"):
+        raise ctx.error(f"'{cut(name)}' is an absolute path: a data file must be inside the problem file's folder", "data.file", fix)
+    if ".." in relative.parts:
+        raise ctx.error(f"'{cut(name)}' goes up out of the problem file's folder ('..')", "data.file", fix)
+    path = ctx.base_dir / relative
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
+        inside = path.resolve().is_relative_to(ctx.base_dir.resolve())
+    except (OSError, RuntimeError):  # a link loop: reported when the file is opened
+        inside = True
+    if not inside:
+        raise ctx.error(f"'{cut(name)}' leads out of the problem file's folder (through a symbolic link)", "data.file", fix)
+    return path
+
+
+def _read_csv(ctx: _Context, name: Any, allowed: Sequence[str]) -> Tuple[Dict[str, np.ndarray], str]:
+    """The wanted columns of the CSV, streamed row by row (refused past MAX_DATA_BYTES or the row limit)."""
+    path = _data_path(ctx, name)
+    shown = str(path)
+    where = "data.file"
+    rows_limit = LIMITS["data.rows"]
+    try:
+        _check_user_file(path, MAX_DATA_BYTES)
+        try:
+            handle = open(path, newline="", encoding="utf-8-sig")
+        except OSError as error:
+            raise _unopenable(error) from None
+        with handle:
+            reader = csv.reader(handle)
+            header, columns, rows = None, {}, 0
+            for row in reader:
+                if not row or not any(cell.strip() for cell in row):
+                    continue
+                while len(row) > (len(header) if header else 1) and not row[-1].strip():
+                    row = row[:-1]  # empty cells past the last column (a trailing comma) are no column
+                if header is None:
+                    header = _csv_header(ctx, row, allowed, shown)
+                    columns = {c: (header.index(c), []) for c in header if c in allowed}
+                    continue
+                if len(row) != len(header):
+                    raise ctx.error(f"{shown} line {reader.line_num} has {len(row)} cell{'s' if len(row) != 1 else ''}, "
+                                    f"but the header has {len(header)} columns", where,
+                                    "Give every row one cell per column; leave a cell empty (as in 0.5,,1) where a value is missing.")
+                rows += 1
+                if rows > rows_limit:
+                    raise ctx.error(f"{shown} has more than {rows_limit:,} rows, the limit", where, "Subsample the data.")
+                for column, (index, values) in columns.items():
+                    values.append(_csv_number(ctx, row[index].strip(), shown, reader.line_num, column))
+    except _Unreadable as problem:
+        if problem.missing:
+            raise ctx.error(f"the data file {shown} does not exist", where, "Put the CSV beside the problem file, or fix the name.") from None
+        raise ctx.error(f"the data file {shown}: {problem.message}", where,
+                        problem.fix or f"Subsample the data: a data file is read up to {MAX_DATA_BYTES / 1e6:g} MB.") from None
     except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise ctx.error(f"cannot read {shown}: {error}", "data.file", "Save it as comma-separated UTF-8 text with a header row.") from None
-    if not rows:
-        raise ctx.error(f"{shown} is empty", "data.file", "Write a header row, then one row per observation.")
-    header = [cell.strip() for cell in rows[0]]
-    wanted = [c for c in header if c in allowed]
-    if not wanted:
-        raise ctx.error(f"{shown} has no column named {one_of(list(allowed))} (its header is: {', '.join(header)})", "data.file",
+        raise ctx.error(f"cannot read {shown}: {cut(error, 120)}", where, "Save it as comma-separated UTF-8 text with a header row.") from None
+    if header is None:
+        raise ctx.error(f"{shown} is empty", where, "Write a header row, then one row per observation.")
+    return {c: np.array(v, dtype=float) for c, (_, v) in columns.items()}, shown
+
+
+def _csv_header(ctx: _Context, row: List[str], allowed: Sequence[str], shown: str) -> List[str]:
+    """The column names of the first row; refused if it names no wanted column or names one twice."""
+    header = [cell.strip() for cell in row]
+    if not any(c in allowed for c in header):
+        raise ctx.error(f"{shown} has no column named {one_of(list(allowed))}: its first line is not a header of column names "
+                        f"(it starts '{_start(','.join(header))}')", "data.file",
                         f"Name the columns {', '.join(allowed)} in the header row.{did_you_mean(header[0], allowed) if header else ''}")
-    ignored = [c for c in header if c not in allowed]
+    twice = next((c for i, c in enumerate(header) if c in allowed and c in header[:i]), None)
+    if twice:
+        raise ctx.error(f"{shown}: the column '{twice}' appears twice in the header", "data.file", "Keep one column per name.")
+    ignored = [cut(c, 20) for c in header if c not in allowed]
     if ignored:
-        warnings.warn(f"{ctx.file or 'problem'}: data.file: ignoring columns of {shown} that name no unknown: {', '.join(ignored)}", stacklevel=3)
-    columns: Dict[str, List[float]] = {c: [] for c in wanted}
-    for line, row in enumerate(rows[1:], start=2):
-        for column in wanted:
-            index = header.index(column)
-            cell = row[index].strip() if index < len(row) else ""
-            if cell == "":
-                columns[column].append(np.nan)
-                continue
-            try:
-                value = float(cell)
-            except ValueError:
-                raise ctx.error(f"{shown} line {line}, column '{column}': '{cell}' is not a number", "data.file",
-                                "Every cell must be a number (or empty if missing).") from None
-            columns[column].append(value)
-    return {c: np.array(v, dtype=float) for c, v in columns.items()}, shown
+        more = f" and {len(ignored) - 10} more" if len(ignored) > 10 else ""
+        warnings.warn(f"{ctx.file or 'problem'}: data.file: ignoring columns of {shown} that name no unknown: "
+                      f"{', '.join(ignored[:10])}{more}", stacklevel=4)
+    return header
+
+
+def _start(text: str, limit: int = 40) -> str:
+    """The first ``limit`` characters of a line of the user's file, never more."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _csv_number(ctx: _Context, cell: str, shown: str, line: int, column: str) -> float:
+    """One cell as a number (NaN if empty); only ASCII spellings such as 1.5e-3."""
+    if cell == "":
+        return np.nan
+    try:
+        if not cell.isascii():
+            raise ValueError(cell)
+        return float(cell)
+    except ValueError:
+        raise ctx.error(f"{shown} line {line}, column '{column}': '{cut(cell, 20)}' is not a number", "data.file",
+                        "Every cell must be a number (or empty if missing).") from None
 
 
 def _network(ctx: _Context, raw: Any) -> NetworkSpec:

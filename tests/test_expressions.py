@@ -336,6 +336,14 @@ def test_importing_expressions_does_not_import_tensorflow():
 # ------------------------------------------------------------------ refused
 
 #: text, the column the error points at, a piece of the message
+def _chains_in_parentheses(levels: int, length: int) -> str:
+    """((...)*x*...*x)*x*...*x: little nesting as written, but a deep tree (left-associated chains)."""
+    text = "x"
+    for _ in range(levels):
+        text = "(" + text + ")*" + "*".join(["x"] * (length - 1))
+    return text
+
+
 REFUSED_EXPRESSIONS = [
     ("'hello'", 0, "strings"),
     ('"hello"', 0, "strings"),
@@ -409,7 +417,13 @@ REFUSED_EXPRESSIONS = [
     ("diff", 0, "needs an argument"),
     ("(" * 150 + "x" + ")" * 150, 100, "nested too deeply"),
     ("-" * 500 + "x", 100, "nested too deeply"),
-    ("+".join(["x"] * 500), 0, "nested too deeply"),
+    (_chains_in_parentheses(15, 20), 0, "nested too deeply"),  # 15 levels as written, but 285 deep as a tree
+    ("x" * (ex.MAX_LENGTH + 1), ex.MAX_LENGTH, "beyond the limit of 10,000"),
+    ("\uff12", 0, "unexpected character '\uff12' (U+FF12)"),
+    ("\u0662 + 1", 0, "(U+0662)"),
+    ("x \u2212 1", 2, "looks like '-'"),
+    ("y\u2032", 1, "looks like \"'\""),
+    ("\u03c9 * x", 0, "(U+03C9)"),
 ]
 
 
@@ -466,6 +480,88 @@ def test_nesting_just_under_the_limit_is_accepted():
     depth = ex.MAX_DEPTH - 1
     assert parse_expression("(" * depth + "x" + ")" * depth) == V("x")
     assert evaluate(parse_expression("+".join(["x"] * 50)), {"x": 1.0}) == 50.0
+    assert evaluate(parse_expression("sin(" * depth + "x" + ")" * depth), {"x": 0.0}) == 0.0
+
+
+def tree_depth(node) -> int:
+    """Depth of a tree, iteratively (the trees here are deep on purpose)."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ex._children(current))
+    return deepest
+
+
+@pytest.mark.parametrize("operator, count", [("+", 5_000), ("*", 5_000), ("-", 3_000), ("/", 3_000)])
+def test_flat_chains_are_not_nesting_and_become_balanced_trees(operator, count):
+    text = operator.join(["x"] * count)
+    tree = parse_expression(text)
+    assert tree_depth(tree) <= math.ceil(math.log2(count)) + 1  # x+x+...+x is flat, not nested: a shallow tree
+    x = 1.0001
+    expected = {"+": count * x, "*": x ** count, "-": x * (2 - count), "/": x ** (2 - count)}[operator]
+    np.testing.assert_allclose(evaluate(tree, {"x": np.array([x])}), [expected], rtol=1e-9)
+
+
+def test_balanced_chains_keep_the_value_and_the_spans():
+    rng = np.random.default_rng(0)
+    operators = rng.choice(["+", "-"], size=199)
+    values = [float(v) for v in rng.uniform(0, 1, size=200)]
+    text = repr(values[0]) + "".join(f" {o} {v!r}" for o, v in zip(operators, values[1:]))
+    expected = values[0] + sum(v if o == "+" else -v for o, v in zip(operators, values[1:]))
+    tree = parse_expression(text)
+    assert math.isclose(evaluate(tree, {}), expected, rel_tol=1e-12, abs_tol=1e-12)
+    assert tree.span == (0, len(text))
+    for node in ex.walk(tree):  # every node spans whole tokens of the text
+        assert node.span[0] == 0 or text[node.span[0] - 1] == " "
+    factors = [float(v) for v in rng.uniform(0.5, 2, size=100)]
+    operators = rng.choice(["*", "/"], size=99)
+    text = repr(factors[0]) + "".join(f" {o} {v!r}" for o, v in zip(operators, factors[1:]))
+    expected = math.prod([factors[0]] + [v if o == "*" else 1 / v for o, v in zip(operators, factors[1:])])
+    assert math.isclose(evaluate(parse_expression(text), {}), expected, rel_tol=1e-12)
+
+
+def test_chains_up_to_the_balancing_length_keep_their_left_to_right_shape():
+    text = "-".join("abcdefghij")
+    assert to_text(parse_expression(text)) == " - ".join("abcdefghij")
+    assert parse_expression("x - y - z") == B("-", B("-", "x", "y"), "z")
+
+
+def test_a_10000_term_chain_built_by_the_parser_stays_shallow():
+    terms = [Number(1.0, (2 * i, 2 * i + 1)) for i in range(10_000)]
+    tree = ex._chain(terms, ["+"] * 9_999, "+", "-")
+    assert tree_depth(tree) == 15
+    assert evaluate(tree, {}) == 10_000.0 and len(list(ex.walk(tree))) == 19_999
+    assert to_text(tree).count("1") == 10_000
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("y^(0/0)", math.nan), ("y^(1/0)", math.inf), ("1/0", math.inf), ("-1/0", -math.inf), ("0/0", math.nan),
+    ("10^400", math.inf), ("(-8)^(1/3)", math.nan), ("y^(-1/0)", 0.0), ("0^(-1)", math.inf),
+])
+def test_plain_numbers_follow_ieee_arithmetic_never_raise(text, expected):
+    value = evaluate(parse_expression(text), {"y": 2.0})
+    assert isinstance(value, float)
+    assert (math.isnan(value) and math.isnan(expected)) or value == expected
+
+
+@pytest.mark.parametrize("text, constants, part", [
+    ("x + 1/0", {}, "1/0"),
+    ("x^(0/0)", {}, "(0/0)"),
+    ("sin(x) + exp(1000)", {}, "exp(1000)"),
+    ("y'' + k/0*y", {"k": 1.0}, "k/0"),
+    ("y(1/0) = 1", {}, "1/0"),
+    ("1/(1/0)", {}, "(1/0)"),  # the innermost part that is not finite, even if the whole is
+    ("log(-1) + 0/0", {}, "log(-1)"),  # the first, left to right
+    ("sin(x)/x", {}, None),  # not finite at x = 0 only: not constant, not refused
+    ("x/(x - x)", {}, None),
+    ("y'' + k/0*y", {}, None),  # k is not a constant (a trainable parameter): judged at run time
+    ("2*pi + e", {}, None),
+])
+def test_nonfinite_constant_finds_the_offending_part(text, constants, part):
+    node = parse_equation(text) if "=" in text else parse_expression(text)
+    found = ex.nonfinite_constant(node, constants)
+    assert (text[found.span[0]:found.span[1]] if found is not None else None) == part
 
 
 # --------------------------------------------------------------- round trips
@@ -680,3 +776,15 @@ def test_the_language_module_has_no_eval():
     source = (REPO / "pinn" / "expressions.py").read_text(encoding="utf-8")
     assert not re.search(r"(?<![\w.])(eval|exec|compile|__import__|getattr)\(", source)
     assert not re.search(r"^\s*(import|from)\s+(ast|sympy)\b", source, re.MULTILINE)
+
+
+def test_an_expression_error_passes_through_a_context_manager_unchanged():
+    import contextlib
+
+    @contextlib.contextmanager
+    def around():
+        yield
+
+    with pytest.raises(ExpressionError, match="empty"):  # not FrozenInstanceError on __traceback__
+        with around():
+            parse_expression("")

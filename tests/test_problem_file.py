@@ -740,6 +740,60 @@ REFUSALS = [
     ("fit-with-conditions", OK_HEAD + "conditions: ['y(0) = 0']\ndata: {x: [0, 1], y: [0, 1]}\n", {}, "conditions",
      "takes no conditions", "Remove conditions", None),
     ("fit-from-file-without-unknowns", OK_HEAD + "data: {file: obs.csv}\n", {"obs.csv": "x,y\n0,1\n"}, "unknowns", "from a file alone", "unknowns: [y]", None),
+    # values PyYAML's constructors refuse: the line, not a traceback
+    ("yaml-bad-date", QUAD + "description: !!timestamp 2024-02-30\n", {}, "line 4, column 14", "cannot be read as a date", "quote it", None),
+    ("yaml-float-tag-on-text", QUAD + "description: !!float abc\n", {}, "line 4, column 14", "'abc' cannot be read as a number", "quote it", None),
+    ("yaml-int-tag-on-nothing", QUAD + "description: !!int ''\n", {}, "line 4, column 14", "cannot be read as a whole number", "quote it", None),
+    ("yaml-5000-digits", QUAD + "output: {points: " + "9" * 5000 + "}\n", {}, "line 4, column 18", "5,000 digits", "below 1e308", None),
+    ("yaml-merge-of-a-scalar", QUAD + "training:\n  <<: 5\n", {}, "line 5, column 7", "merging", "<<: *name", None),
+    # whole numbers too large for a float
+    ("parameter-400-digits", quad(parameters="{k: " + "9" * 400 + "}"), {}, "parameters.k", "about 400 digits is too large", "below 1e308", None),
+    ("true-value-400-digits", quad(parameters="{k: {value: 1, exact: " + "9" * 400 + "}}"), {}, "parameters.k.exact", "too large", "below 1e308", None),
+    ("domain-400-digits", quad(domain="[0, " + "9" * 400 + "]"), {}, "domain[1]", "too large", "below 1e308", None),
+    ("data-400-digits", QUAD + "data: {x: [0, 1], y: [0, " + "9" * 400 + "]}\n", {}, "data.y", "too large", "list of numbers", None),
+    ("learning-rate-400-digits", QUAD + "training: {adam: {learning_rate: " + "9" * 400 + "}}\n", {}, "training.adam.learning_rate",
+     "too large", "below 1e308", None),
+    ("weight-400-digits", QUAD + "training: {weights: {data: " + "9" * 400 + "}}\n", {}, "training.weights.data", "too large", "below 1e308", None),
+    ("seed-400-digits", QUAD + "training: {seed: " + "9" * 400 + "}\n", {}, "training.seed", "about 400 digits is beyond the limit", "at most", None),
+    # constant parts that are not finite: refused at load, caret under the part
+    ("equation-power-nan", quad(equations="[\"y'' = y^(0/0)\"]"), {}, "equations[0]", "'(0/0)' is not a number (nan)", "0/0", (8, 13)),
+    ("equation-power-inf", quad(equations="[\"y'' = y^(1/0)\"]"), {}, "equations[0]", "'(1/0)' is infinite", "division by zero", (8, 13)),
+    ("equation-overflow", quad(equations="[\"y'' = 1e200*1e200*y\"]"), {}, "equations[0]", "'1e200*1e200' is infinite", "overflow", (6, 17)),
+    ("equation-constant-over-zero", quad(parameters="{k: 0}", equations="[\"y'' = y + 1/k\"]"), {}, "equations[0]", "'1/k' is infinite",
+     "division by zero", (10, 13)),
+    ("condition-value-inf", quad(conditions="['y(0) = 1/0', 'y(1) = 1']"), {}, "conditions[0]", "'1/0' is infinite", "division by zero", (7, 10)),
+    ("condition-log-of-negative", quad(conditions="['y(0) = log(-1)', 'y(1) = 1']"), {}, "conditions[0]", "'log(-1)' is not a number (nan)",
+     "logarithm", (7, 14)),
+    ("exact-inf", quad(exact="{y: 1/0}"), {}, "exact.y", "'1/0' is infinite", "division by zero", (0, 3)),
+    ("exact-nan-exponent", quad(exact="{y: x^(0/0)}"), {}, "exact.y", "'(0/0)' is not a number (nan)", "0/0", (2, 7)),
+    ("exact-overflow-through-a-parameter", quad(parameters="{a: 800}", exact="{y: x*exp(a)}"), {}, "exact.y", "'exp(a)' is infinite",
+     "overflow", (2, 8)),
+    ("parameter-nan-with-caret", quad(parameters="{k: '2*(0/0)'}"), {}, "parameters.k", "not finite", "division by zero", (2, 7)),
+    # expressions: size and characters
+    ("expression-too-long", quad(equations="[\"y'' = " + "y+" * 6000 + "y\"]"), {}, "equations[0]", "beyond the limit of 10,000", "Shorten it", None),
+    ("fullwidth-digit", quad(equations="[\"y'' = \uff12\"]"), {}, "equations[0]", "unexpected character '\uff12' (U+FF12)", "0-9", (6, 7)),
+    ("arabic-indic-digit", quad(equations="[\"y'' = 2*\u0662\"]"), {}, "equations[0]", "(U+0662)", "0-9", (8, 9)),
+    ("unicode-minus", quad(equations="[\"y'' = \u2212y\"]"), {}, "equations[0]", "looks like '-'", "plain ASCII", (6, 7)),
+    ("greek-parameter-name", quad(parameters="{\u03c9: 1}"), {}, "parameters.\u03c9", "not a valid name", "letters", None),
+    # names: they become folder names
+    ("name-with-newline", QUAD + "name: \"a\\nb\"\n", {}, "name", "control character", "plain name", None),
+    ("name-with-nul", QUAD + "name: \"a\\0b\"\n", {}, "name", "control character", "plain name", None),
+    ("name-with-backslash", QUAD + "name: 'a\\b'\n", {}, "name", "path separator", "plain name", None),
+    ("name-too-long", QUAD + "name: " + "n" * 101 + "\n", {}, "name", "longer than 100 characters", "at most 100", None),
+    # data files: inside the problem's folder, rectangular, not echoed
+    ("data-file-absolute", QUAD + "data: {file: /etc/passwd}\n", {}, "data.file", "absolute path", "problem file's folder", None),
+    ("data-file-home", QUAD + "data: {file: ~/obs.csv}\n", {}, "data.file", "absolute path", "problem file's folder", None),
+    ("data-file-up", QUAD + "data: {file: ../obs.csv}\n", {}, "data.file", "goes up out of the problem file's folder", "problem file's folder", None),
+    ("data-file-up-inside", QUAD + "data: {file: sub/../../obs.csv}\n", {}, "data.file", "goes up out", "problem file's folder", None),
+    ("data-file-ragged-short", QUAD + "data: {file: obs.csv}\n", {"obs.csv": "x,y\n0,0\n\n0.5\n"}, "data.file",
+     "line 4 has 1 cell, but the header has 2 columns", "one cell per column", None),
+    ("data-file-ragged-long", QUAD + "data: {file: obs.csv}\n", {"obs.csv": "x,y\n0,0\n0.5,1,2\n"}, "data.file", "line 3 has 3 cells",
+     "one cell per column", None),
+    ("data-file-column-twice", QUAD + "data: {file: obs.csv}\n", {"obs.csv": "x,y,y\n0,0,1\n"}, "data.file", "'y' appears twice", "one column", None),
+    ("data-file-unicode-digit", QUAD + "data: {file: obs.csv}\n", {"obs.csv": "x,y\n0,\uff12\n"}, "data.file", "line 2, column 'y'",
+     "must be a number", None),
+    ("data-file-first-line-not-a-header", QUAD + "data: {file: obs.csv}\n", {"obs.csv": "root:" + "s" * 100 + "\n1,2\n"}, "data.file",
+     "its first line is not a header of column names (it starts '" + ("root:" + "s" * 100)[:37] + "...')", "Name the columns", None),
 ]
 
 
@@ -829,3 +883,98 @@ def test_rendered_error_layout(tmp_path):
         "           ^",
         "  Add k under parameters, or use one of: x, y, pi, e.",
     ]
+
+
+# ------------------------------------------------------------ nothing lost, nothing crashes
+
+
+def test_a_date_like_name_or_description_is_text():
+    problem = problem_from_text(QUAD + "name: 2024-02-30\ndescription: 2024-01-05\n")
+    assert problem.name == "2024-02-30" and problem.description == "2024-01-05"
+
+
+def test_merge_keys_are_read_and_the_own_keys_win():
+    problem = problem_from_text(QUAD.replace("y'' = 2", "y'' = k*m") + textwrap.dedent("""\
+        parameters:
+          k: &base {value: 1.0, exact: 1.0}
+          m: {<<: *base, value: 2.0}
+        """))
+    values = {p.name: (p.value, p.true_value) for p in problem.parameters}
+    assert values == {"k": (1.0, 1.0), "m": (2.0, 1.0)}
+
+
+def test_merge_keys_do_not_hide_a_key_given_twice():
+    with pytest.raises(ProblemError, match="appears twice"):
+        problem_from_text(QUAD + "parameters:\n  k: &base {value: 1.0}\n  m: {<<: *base, value: 2.0, value: 3.0}\n")
+
+
+def test_a_set_value_yaml_cannot_construct_is_kept_as_text():
+    problem = problem_from_text(QUAD, ["description=!!float abc", "name=2024-02-30"])
+    assert problem.description == "!!float abc" and problem.name == "2024-02-30"
+
+
+def test_a_removable_singularity_in_the_exact_solution_still_loads():
+    problem = problem_from_text(QUAD + "exact: {y: sin(x)/x + 0*log(x)}\n")
+    assert problem.exact["y"].source == "sin(x)/x + 0*log(x)"
+
+
+def test_a_long_flat_sum_loads_evaluates_and_differentiates():
+    import pinn.calculus as calculus
+    import pinn.expressions as ex
+
+    terms = 4_000  # within the 10,000-character limit of an expression
+    problem = problem_from_text(QUAD.replace("y'' = 2", "y'' = " + "+".join(["1"] * terms) + " - " + "-".join(["y"] * 40)))
+    residual = problem.equations[0].equation.residual  # y'' - (4000 - 40 y)
+    value = ex.evaluate(residual, {"y": np.array([0.5, 2.0]), ("y", 2): np.zeros(2)})
+    np.testing.assert_allclose(value, [-terms + 40 * 0.5, -terms + 40 * 2.0])
+    assert ex.evaluate(calculus.differentiate(residual, "y"), {"y": 1.0, ("y", 2): 0.0}, calculus.CALCULUS_FUNCTIONS) == 40.0
+
+
+def test_an_error_quotes_a_window_of_a_long_source():
+    source = "y'' = " + "y+" * 4_000 + "sinn(y)"
+    with pytest.raises(ProblemError) as caught:
+        problem_from_text(QUAD.replace("y'' = 2", source))
+    rendered = str(caught.value)
+    assert len(rendered) < 600
+    shown, caret = rendered.splitlines()[1:3]
+    assert shown.startswith("    ...") and "sinn(y)" in shown
+    assert shown[caret.index("^"):].startswith("sinn(y)")
+
+
+def test_a_problem_text_over_the_limit_is_refused_before_parsing():
+    from pinn.problem_file import MAX_PROBLEM_BYTES
+
+    with pytest.raises(ProblemError, match="beyond the limit of 1,000,000"):
+        problem_from_text("description: " + "x" * MAX_PROBLEM_BYTES + "\n" + QUAD)
+
+
+def test_csv_rows_are_counted_while_streaming(tmp_path, monkeypatch):
+    monkeypatch.setitem(LIMITS, "data.rows", 3)
+    (tmp_path / "obs.csv").write_text("x,y\n0,0\n0.1,0\n0.2,0\n0.3,0\n0.4,not a number\n", encoding="utf-8")
+    with pytest.raises(ProblemError, match="more than 3 rows") as caught:  # stopped before the bad cell below the limit
+        load(tmp_path, QUAD + "data: {file: obs.csv}\n")
+    assert "Subsample" in caught.value.fix
+
+
+def test_a_data_file_in_a_folder_below_the_problem_loads(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "obs.csv").write_text("x,y\n0,0\n1,1\n", encoding="utf-8")
+    problem = load(tmp_path, QUAD + "data: {file: data/obs.csv}\n")
+    assert problem.data.source == str(tmp_path / "data" / "obs.csv")
+
+
+@pytest.mark.parametrize("data, files", [
+    ("{x: [0, 0.5, 0.5, 1], y: [0, 0.2, 0.3, 1]}", {}),
+    ("{file: obs.csv}", {"obs.csv": "x,y\n0,0\n0.5,0.2\n1,1\n0.5,0.3\n"}),
+], ids=["inline", "csv"])
+def test_observations_that_disagree_at_one_point_are_warned_about(tmp_path, data, files):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    with pytest.warns(UserWarning, match=r"1 value of x has observations of y that disagree \(e\.g\. x = 0\.5: 0\.2 and 0\.3\)"):
+        load(tmp_path, QUAD + f"data: {data}\n")
+
+
+def test_repeated_observations_that_agree_or_are_missing_pass_quietly(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load(tmp_path, QUAD + "data: {x: [0, 0.5, 0.5, 0.5, 1], y: [0, 0.2, 0.2, null, 1]}\n")
