@@ -11,18 +11,17 @@
 
 TensorFlow is imported on first use of the solver, not by ``import pinn``.
 """
-from .errors import ProblemError, SolveError
+from .errors import ProblemError
 from .problem import Problem
 from .problem_file import load_problem, problem_from_dict, problem_from_text
 from .metrics import metrics_dict, relative_l2_error, max_abs_error
 from .reference import Reference, reference_solution
 from .report import write_report
-from .solution import Solution, load_solution
+from .solution import Solution
+from .saved import load_solution
 from .solver import solve
 from .run import Run, report_solution, run_problem
-from .sweep import Sweep, parse_sweep
-from .batch import BatchPlan, plan_batch
-from .batch_workers import run_batch
+from .batch import BatchPlan, Sweep, parse_sweep, plan_batch, run_batch
 from .vectorized import solve_vectorized
 
 
@@ -33,4 +32,4 @@ def derivatives(model, x, order=2):
     return _derivatives(model, x, order)
 
 
-__all__ = ["derivatives", "Problem", "Reference", "Solution", "max_abs_error", "metrics_dict", "reference_solution", "relative_l2_error", "write_report", "ProblemError", "SolveError", "load_problem", "load_solution", "problem_from_dict", "problem_from_text", "solve", "Run", "run_problem", "report_solution", "Sweep", "parse_sweep", "BatchPlan", "plan_batch", "run_batch", "solve_vectorized"]
+__all__ = ["derivatives", "Problem", "Reference", "Solution", "max_abs_error", "metrics_dict", "reference_solution", "relative_l2_error", "write_report", "ProblemError", "load_problem", "load_solution", "problem_from_dict", "problem_from_text", "solve", "Run", "run_problem", "report_solution", "Sweep", "parse_sweep", "BatchPlan", "plan_batch", "run_batch", "solve_vectorized"]

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import signal
 import sys
 import time
 import warnings
 from pathlib import Path
-from typing import List, Optional, Sequence, TextIO
+from typing import Optional, Sequence, TextIO
 
 from .errors import ProblemError
+from .tensorflow_setup import configure_tensorflow
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -180,7 +180,7 @@ def _run_solve(arguments, out: TextIO, err: TextIO) -> int:
     except ProblemError as error:
         print(f"error: {error}", file=err)
         return EXIT_INVALID
-    devices = import_tensorflow_quietly()
+    devices = configure_tensorflow()
     quiet = arguments.quiet
     if not quiet:
         print(_header(problem, devices), file=out, flush=True)
@@ -224,10 +224,9 @@ def run_batch_command(arguments, out: TextIO = None, err: TextIO = None) -> int:
 
 
 def _run_batch_command(arguments, out: TextIO, err: TextIO) -> int:
-    from .batch import check_batch_output, is_done, pending_runs, read_record, succeeded
-    from .batch import plan_batch, vectorize_check
-    from .batch_workers import parse_gpus, run_batch
-    from .sweep import parse_sweep
+    from .batch import check_batch_output, is_done, parse_sweep, pending_runs, plan_batch, read_record, run_batch
+    from .batch import succeeded, vectorize_check
+    from .batch.workers import parse_gpus
 
     try:
         sweeps = [parse_sweep(text) for text in arguments.sweeps]
@@ -308,36 +307,6 @@ def _record_line(record) -> str:
     device = f"  ({record['device']})" if record.get("device") else ""
     message = f"  {first_line(record.get('message'))}" if record["status"] not in ("converged", "max_steps") and record.get("message") else ""
     return f"{record['run']}  {record['status']}" + (f"  {errors}" if errors else "") + timing + device + message
-
-
-def import_tensorflow_quietly() -> str:
-    """Import TensorFlow with its C++ start-up log lines (CUDA probing, oneDNN
-    notices) kept off the terminal; returns the devices it will use.
-
-    Those lines are written to file descriptor 2 before TensorFlow's own log
-    settings apply, so the descriptor is pointed at a temporary file meanwhile;
-    if the import fails, what was captured is printed.
-    """
-    import tempfile
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            import tensorflow as tf
-
-            gpus = tf.config.list_physical_devices("GPU")
-        except BaseException:
-            os.dup2(saved, 2)
-            capture.seek(0)
-            sys.stderr.write(capture.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-    return ", ".join(d.name.replace("/physical_device:", "") for d in gpus) if gpus else "CPU"
 
 
 def _header(problem, devices: str = "CPU") -> str:

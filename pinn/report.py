@@ -86,15 +86,13 @@ def write_metrics_json(metrics: Mapping, path: Union[str, Path]) -> Path:
 
 def write_plot(solution, reference, path: Union[str, Path]) -> Path:
     """Four panels: unknowns with the reference, derivatives, pointwise error (log), loss history (log)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: a notebook's backend and figures are left alone
 
     path = Path(path)
     problem = solution.problem
     ref = _reference_values(solution, reference)
-    figure, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    figure = Figure(figsize=(11, 7.5))
+    axes = figure.subplots(2, 2)
     values_ax, derivative_ax, error_ax, loss_ax = axes.ravel()
     x = solution.x
     for u in problem.unknowns:
@@ -135,7 +133,6 @@ def write_plot(solution, reference, path: Union[str, Path]) -> Path:
     figure.suptitle(f"{problem.name}: {problem.description}" if problem.description else problem.name, fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
     return path
 
 

@@ -2,7 +2,7 @@
 
 A :class:`Solution` holds arrays on the output grid and the trained model, so
 ``evaluate(x, order)`` gives values and derivatives anywhere; ``save`` writes
-the weights and the problem as run, and :func:`load_solution` rebuilds it.
+the weights and the problem as run, and :func:`pinn.saved.load_solution` rebuilds it.
 """
 
 from __future__ import annotations
@@ -153,93 +153,3 @@ def evaluate_model(model, unknowns: Sequence[str], x, order: int, batch: int = 6
         pieces.append(np.stack([d.numpy() for d in derivatives(model, chunk, order)]))  # [order+1, n, U]
     stacked = np.concatenate(pieces, axis=1) if pieces else np.zeros((order + 1, 0, len(unknowns)))
     return {u: stacked[:, :, i] for i, u in enumerate(unknowns)}
-
-
-def load_solution(directory: Union[str, Path]) -> "Solution":
-    """Rebuild a saved solution (model, grid values, parameters) from ``save``'s files.
-
-    ``directory`` is the model folder (``runs/NAME/model``) or the report
-    folder holding it.  A missing, damaged or mismatched file raises
-    :class:`~pinn.errors.ProblemError` saying which and what to do; the saved
-    weights are checked against the problem's network, name by name and shape
-    by shape, before any is used.  The training history is not saved with the
-    model; the returned solution has the saved status and counts and an empty history.
-    """
-    from .problem_file import load_problem
-    from .solver import build_model, make_solution
-    from .training import Status, TrainingResult
-
-    directory = Path(directory)
-    if not (directory / WEIGHTS_FILE).exists() and (directory / "model" / WEIGHTS_FILE).exists():
-        directory = directory / "model"  # the report folder was given
-    for name in (PROBLEM_FILE, WEIGHTS_FILE, META_FILE):
-        if not (directory / name).is_file():
-            raise _damaged(directory, f"there is no {name}", "Give the model folder a solve wrote (runs/NAME/model), "
-                           "or solve the problem again.")
-    problem = load_problem(directory / PROBLEM_FILE)
-    meta = _read_meta(directory)
-    try:
-        status = Status(meta["status"])
-    except ValueError:
-        raise _damaged(directory, f"{META_FILE} has an unknown status {meta['status']!r}", _RESAVE) from None
-    model, residuals = build_model(problem)
-    for variable, value in zip(model.weights, _read_weights(directory, [tuple(v.shape) for v in model.weights])):
-        variable.assign(value)
-    training = TrainingResult(
-        status=status, message=meta["message"], history={}, adam_steps=meta["adam_steps"],
-        lbfgs_steps=meta["lbfgs_steps"], adam_seconds=meta["train_seconds"], lbfgs_seconds=0.0, best_loss=meta["final_loss"],
-    )
-    return make_solution(problem, model, training, residuals)
-
-
-_RESAVE = "The folder is damaged: solve the problem again to write a new one."
-#: model.json's fields and the types they must have.
-_META_FIELDS = {"status": str, "message": str, "adam_steps": int, "lbfgs_steps": int,
-                "train_seconds": (int, float), "final_loss": (int, float, type(None))}
-
-
-def _damaged(directory: Path, what: str, fix: str):
-    from .errors import ProblemError
-
-    return ProblemError(f"cannot load the saved solution: {what}", file=str(directory), location="model", fix=fix)
-
-
-def _read_meta(directory: Path) -> Dict:
-    """model.json, checked field by field."""
-    try:
-        meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise _damaged(directory, f"{META_FILE} cannot be read ({error})", _RESAVE) from None
-    if not isinstance(meta, dict):
-        raise _damaged(directory, f"{META_FILE} is not a JSON object", _RESAVE)
-    for name, kind in _META_FIELDS.items():
-        if name not in meta or isinstance(meta[name], bool) or not isinstance(meta[name], kind):
-            raise _damaged(directory, f"{META_FILE} lacks a valid '{name}'", _RESAVE)
-    if meta["final_loss"] is None:
-        meta["final_loss"] = float("nan")
-    return meta
-
-
-def _read_weights(directory: Path, shapes: Sequence[tuple]) -> list:
-    """The saved weight arrays, refused unless they are exactly the network's: names, count, shapes, finite floats."""
-    import zipfile
-
-    path = directory / WEIGHTS_FILE
-    expected = [f"weight_{i:03d}" for i in range(len(shapes))]
-    try:
-        with np.load(path, allow_pickle=False) as arrays:
-            if sorted(arrays.files) != expected:
-                raise _damaged(directory, f"{WEIGHTS_FILE} holds {len(arrays.files)} arrays where the problem's network has "
-                               f"{len(shapes)}", "The weights belong to another network: keep problem.yaml and the "
-                               "weights from the same solve, or solve again.")
-            saved = [arrays[name] for name in expected]
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise _damaged(directory, f"{WEIGHTS_FILE} cannot be read ({error})", _RESAVE) from None
-    for name, value, shape in zip(expected, saved, shapes):
-        if value.shape != shape or not np.issubdtype(value.dtype, np.floating):
-            raise _damaged(directory, f"{WEIGHTS_FILE}: {name} has shape {value.shape} and type {value.dtype}, where the "
-                           f"problem's network needs floats of shape {shape}", "The weights belong to another network: "
-                           "keep problem.yaml and the weights from the same solve, or solve again.")
-        if not np.all(np.isfinite(value)):
-            raise _damaged(directory, f"{WEIGHTS_FILE}: {name} holds non-finite values", _RESAVE)
-    return saved

@@ -23,16 +23,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pinn import batch_workers
+from pinn.batch import workers as batch_workers
 from pinn.batch import (
     PARTIAL, RUN_RECORD, SUMMARY_CSV, SUMMARY_MD, failure_record, is_done, markdown_table,
     pending_runs, plan_batch, problem_files, read_record, summary_csv_text, summary_rows, tasks_for,
 )
-from pinn.batch_workers import (
+from pinn.batch.workers import (
     THREAD_VARIABLES, WorkerSlot, parse_gpus, run_batch, slot_environment, visible_gpus, worker_slots,
 )
 from pinn.errors import ProblemError
-from pinn.sweep import parse_sweep
+from pinn.batch.sweep import parse_sweep
 
 from conftest import TINY, problem_path
 
@@ -581,7 +581,7 @@ def test_worker_runs_succeed_on_the_cpu_when_no_gpu_exists(worker_batch):
 
 
 def test_worker_device_names_the_machines_gpu_number():
-    from pinn.batch_workers import WorkerSlot, worker_device
+    from pinn.batch.workers import WorkerSlot, worker_device
 
     assert worker_device("CPU", WorkerSlot(0)) == "CPU"
     assert worker_device("GPU:0", WorkerSlot(3, "2")) == "GPU 2"  # each worker sees its GPU as GPU:0

@@ -21,12 +21,12 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from pinn import batch_ray  # noqa: E402
+from pinn.batch import on_ray as batch_ray  # noqa: E402
 from pinn.batch import PARTIAL, BatchPlan, BatchRun, failure_record, plan_batch, tasks_for  # noqa: E402
-from pinn.batch_ray import pack, run_on_ray, unpack  # noqa: E402
-from pinn.batch_workers import run_batch  # noqa: E402
+from pinn.batch.on_ray import pack, run_on_ray, unpack  # noqa: E402
+from pinn.batch.workers import run_batch  # noqa: E402
 from pinn.errors import ProblemError  # noqa: E402
-from pinn.sweep import parse_sweep  # noqa: E402
+from pinn.batch.sweep import parse_sweep  # noqa: E402
 
 from conftest import TINY, problem_path  # noqa: E402
 

@@ -220,7 +220,7 @@ def test_ctrl_c_before_training_exits_130_without_a_traceback(tmp_path, capsys, 
     def interrupted():
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pinn.cli, "import_tensorflow_quietly", interrupted)
+    monkeypatch.setattr(pinn.cli, "configure_tensorflow", interrupted)
     assert run_cli(QUADRATIC, "--out", tmp_path / "q", *NO_TRAINING) == 130
     err = capsys.readouterr().err
     assert "interrupted" in err and "Traceback" not in err
@@ -273,7 +273,7 @@ def test_a_worker_ends_when_its_parent_is_killed(tmp_path):
     script = textwrap.dedent(f"""
         import os, subprocess, sys, time
         child = subprocess.Popen([sys.executable, "-c",
-            "import os, time; from pinn.batch_workers import die_with_parent; "
+            "import os, time; from pinn.batch.workers import die_with_parent; "
             "die_with_parent({{parent}}, interval=0.2); time.sleep(60)".replace("{{parent}}", str(os.getpid()))])
         print(child.pid, flush=True)
         time.sleep(60)

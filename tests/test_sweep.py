@@ -6,7 +6,7 @@ Pure text handling: no TensorFlow, no files.
 import pytest
 
 from pinn.errors import ProblemError
-from pinn.sweep import MAX_SWEEP_VALUES, Sweep, parse_sweep, point_label, sweep_points
+from pinn.batch.sweep import MAX_SWEEP_VALUES, Sweep, parse_sweep, point_label, sweep_points
 
 
 # ------------------------------------------------------------------ parse_sweep: values

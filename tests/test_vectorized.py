@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import pinn
-from pinn.solution import load_solution
+from pinn.saved import load_solution
 from pinn.training import Progress, Status
 from pinn.vectorized import build_stacked_model, solve_vectorized, vectorize_problem_reason
 

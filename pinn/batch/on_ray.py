@@ -32,8 +32,9 @@ from collections import deque
 from pathlib import Path, PurePosixPath
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from .batch import CRASHED, PARTIAL, Task, execute_task, failure_record
-from .errors import ProblemError
+from ..errors import ProblemError
+from .execute import execute_task, failure_record
+from .plan import CRASHED, PARTIAL, Task
 
 #: The GPU fraction a run asks for when the cluster has GPUs and none is given.
 DEFAULT_GPUS_PER_RUN = 0.25
@@ -74,7 +75,7 @@ class RunWorker:
     def __init__(self, threads: int = 0):
         import ray
 
-        from .batch_workers import configure_tensorflow
+        from ..tensorflow_setup import configure_tensorflow
 
         devices = configure_tensorflow(threads)
         gpus = ray.get_gpu_ids()

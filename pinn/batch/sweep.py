@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
-from .errors import ProblemError
+from ..errors import ProblemError
 
 #: More runs than this from one sweep is almost surely a typo (0:1e6).
 MAX_SWEEP_VALUES = 100_000

@@ -29,8 +29,10 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
-from .batch import CRASHED, PARTIAL, Task, execute_task, failure_record
-from .errors import ProblemError
+from ..errors import ProblemError
+from ..tensorflow_setup import configure_tensorflow
+from .execute import execute_task, failure_record
+from .plan import CRASHED, PARTIAL, Task
 
 OnRecords = Callable[[List[Dict]], None]
 
@@ -106,29 +108,6 @@ def slot_environment(slot: WorkerSlot) -> Dict[str, str]:
     if slot.threads:
         environment.update({name: str(slot.threads) for name in THREAD_VARIABLES})
     return environment
-
-
-def configure_tensorflow(threads: int = 0) -> str:
-    """Import TensorFlow (quietly), size its thread pools, turn on GPU memory growth; returns the devices."""
-    from .cli import import_tensorflow_quietly
-
-    devices = import_tensorflow_quietly()
-    import tensorflow as tf
-
-    tf.get_logger().addFilter(_not_retracing)
-
-    if threads:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
-    for gpu in tf.config.list_physical_devices("GPU"):
-        tf.config.experimental.set_memory_growth(gpu, True)
-    return devices
-
-
-def _not_retracing(record) -> bool:
-    """Drop TensorFlow's "triggered tf.function retracing" warning: every run builds its own compiled
-    functions on purpose, so many runs in one worker look like retracing to TensorFlow, but are not."""
-    return "tf.function retracing" not in record.getMessage()
 
 
 # ------------------------------------------------------------------ in this process
@@ -295,8 +274,8 @@ def run_batch(plan, out, *, jobs: Optional[int] = None, gpus: Sequence[str] = ()
     with ``gpus``, and as many as the cluster holds on Ray.  A second batch into the same ``out`` at
     the same time is refused (:class:`ProblemError`).
     """
-    from .batch import check_batch_output, pending_runs
-    from .output_folder import BATCH, make_folder
+    from ..output_folder import BATCH, make_folder
+    from .plan import check_batch_output, pending_runs
 
     check_batch_output(plan, Path(out), pending_runs(plan, Path(out), force=force))
     out = make_folder(out, BATCH)
@@ -326,7 +305,9 @@ def _exclusive(out: Path):
 
 
 def _run_batch(plan, out: Path, *, jobs, gpus, ray_address, gpus_per_run, vectorize, force, plot, on_record) -> List[Dict]:
-    from .batch import finish_run, pending_runs, tasks_for, write_summary
+    from .execute import finish_run
+    from .plan import pending_runs, tasks_for
+    from .summary import write_summary
 
     shutil.rmtree(out / PARTIAL, ignore_errors=True)  # left by an interrupted batch: never finished
     tasks = tasks_for(pending_runs(plan, out, force=force), vectorize=vectorize, plot=plot)
@@ -342,7 +323,7 @@ def _run_batch(plan, out: Path, *, jobs, gpus, ray_address, gpus_per_run, vector
         if not tasks:
             pass
         elif ray_address is not None:
-            from .batch_ray import run_on_ray
+            from .on_ray import run_on_ray
 
             run_on_ray(tasks, out, on_records, address=ray_address or None, gpus_per_run=gpus_per_run, jobs=jobs)
         elif (jobs or 1) > 1 or gpus:

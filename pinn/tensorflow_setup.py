@@ -1,0 +1,62 @@
+"""TensorFlow set-up, in one place: a quiet import, thread pools, GPU memory growth.
+
+Every entry point (the command line, a batch worker, a Ray actor) calls
+:func:`configure_tensorflow` before it builds anything; the library itself
+imports TensorFlow lazily, on the first solve.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def import_tensorflow_quietly() -> str:
+    """Import TensorFlow with its C++ start-up log lines (CUDA probing, oneDNN
+    notices) kept off the terminal; returns the devices it will use.
+
+    Those lines are written to file descriptor 2 before TensorFlow's own log
+    settings apply, so the descriptor is pointed at a temporary file meanwhile;
+    if the import fails, what was captured is printed.
+    """
+    import tempfile
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+        except BaseException:
+            os.dup2(saved, 2)
+            capture.seek(0)
+            sys.stderr.write(capture.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    return ", ".join(d.name.replace("/physical_device:", "") for d in gpus) if gpus else "CPU"
+
+
+def configure_tensorflow(threads: int = 0) -> str:
+    """Import TensorFlow (quietly), size its thread pools, turn on GPU memory growth; returns the devices."""
+    devices = import_tensorflow_quietly()
+    import tensorflow as tf
+
+    tf.get_logger().addFilter(_not_retracing)
+
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)
+    return devices
+
+
+def _not_retracing(record) -> bool:
+    """Drop TensorFlow's "triggered tf.function retracing" warning: every run builds its own compiled
+    functions on purpose, so many runs in one worker look like retracing to TensorFlow, but are not."""
+    return "tf.function retracing" not in record.getMessage()
