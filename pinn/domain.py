@@ -1,0 +1,102 @@
+"""The domain of the independent variable(s): where collocation points are drawn, the output grid, input scaling.
+
+Today one variable on an interval, :class:`Interval`; a second variable will be
+a ``Rectangle`` with the same methods, so that training, the network's input
+scaling, the output grid and the fresh-point checks ask the domain instead of
+assuming one variable.  No TensorFlow here.
+
+    domain = Interval(0.0, 1.0)
+    domain.sample(128, "grid", rng)     # [128, 1]: collocation points
+    domain.grid(501)                     # [501]: the output grid
+    domain.to_unit(x)                    # x scaled to [-1, 1], as the network sees it
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterator
+
+import numpy as np
+
+
+def _grid(count: int, rng: np.random.Generator) -> np.ndarray:
+    """Evenly spaced on [0, 1], ends included (one point: the middle)."""
+    return np.linspace(0.0, 1.0, count) if count > 1 else np.array([0.5])
+
+
+def _sobol(count: int, rng: np.random.Generator) -> np.ndarray:
+    """A scrambled Sobol sequence on [0, 1) (scipy.stats.qmc)."""
+    from scipy.stats import qmc
+
+    return qmc.Sobol(d=1, scramble=True, seed=rng).random(count)[:, 0]
+
+
+def _random(count: int, rng: np.random.Generator) -> np.ndarray:
+    """Uniform random draws on [0, 1)."""
+    return rng.random(count)
+
+
+#: Samplers of ``count`` points on the unit interval: name -> function(count, rng).
+SAMPLERS: Dict[str, Callable[[int, np.random.Generator], np.ndarray]] = {"grid": _grid, "sobol": _sobol, "random": _random}
+#: What a sampler is replaced by when points are redrawn during training (a grid redrawn is the same grid).
+REDRAW = {"grid": "random", "sobol": "sobol", "random": "random"}
+
+
+@dataclass(frozen=True)
+class Interval:
+    """The interval [low, high] of one independent variable."""
+
+    low: float
+    high: float
+
+    dimension = 1  # independent variables
+
+    @property
+    def length(self) -> float:
+        return self.high - self.low
+
+    @property
+    def center(self) -> float:
+        return (self.low + self.high) / 2.0
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2.0
+
+    def __iter__(self) -> Iterator[float]:  # ``low, high = domain`` reads as it did when the domain was a pair
+        yield self.low
+        yield self.high
+
+    def __getitem__(self, index: int) -> float:
+        return (self.low, self.high)[index]
+
+    def __len__(self) -> int:
+        return 2
+
+    def sample(self, count: int, sampler: str, rng: np.random.Generator) -> np.ndarray:
+        """``count`` points [count, 1] in the interval, sorted: x = low + (high - low) u, u from ``SAMPLERS[sampler]``."""
+        try:
+            draw = SAMPLERS[sampler]
+        except KeyError:
+            raise ValueError(f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}") from None
+        return (self.low + (self.high - self.low) * np.sort(draw(count, rng))).reshape(-1, 1)
+
+    def redraw(self, count: int, sampler: str, rng: np.random.Generator) -> np.ndarray:
+        """Fresh collocation points during training: :meth:`sample` with ``REDRAW[sampler]``."""
+        return self.sample(count, REDRAW[sampler], rng)
+
+    def grid(self, points: int) -> np.ndarray:
+        """The output grid [points]: evenly spaced, ends included."""
+        return np.linspace(self.low, self.high, points)
+
+    def between(self, points: int) -> np.ndarray:
+        """The midpoints [points - 1, 1] of the output grid: points no grid training used, for fresh checks."""
+        x = self.grid(points)
+        return ((x[1:] + x[:-1]) / 2).reshape(-1, 1)
+
+    def to_unit(self, x):
+        """x scaled to [-1, 1]: (x - center) / half_width (numpy or TensorFlow)."""
+        return (x - self.center) / self.half_width
+
+    def __str__(self) -> str:
+        return f"[{self.low:g}, {self.high:g}]"
