@@ -1,0 +1,175 @@
+"""The option sections (network, training and its parts, output), read by one table over the spec dataclasses.
+
+A section's keys and defaults are its dataclass's fields (:mod:`pinn.problem`);
+how each value is read is one row of :data:`FIELDS`.  A new option is a field
+on the dataclass and one row here, e.g. for ``TrainingSpec.patience: int = 0``::
+
+    "patience": whole(0, "training.adam.steps"),
+
+A field without a row (or a row without a field) fails at import.  A
+section's rows are read in the table's order, which is the order its faults
+are reported in; checks across fields (:data:`SECTION_CHECKS`) run after.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, Field, fields
+from typing import Any, Callable, Dict, Sequence, Tuple, Union
+
+from .. import expressions as ex
+from ..problem import (
+    ACTIVATIONS, CONSTRAINT_MODES, DTYPES, REFERENCE_MODES, SAMPLERS, SCHEDULES, AdamSpec, LbfgsSpec, LossWeights,
+    NetworkSpec, OutputSpec, SmoothnessSpec, TrainingSpec,
+)
+from .limits import LIMITS
+from .values import Context, boolean, check_keys, choice, describe, integer, nonnegative, number
+
+TOP_LEVEL_KEYS = (
+    "name", "description", "variable", "domain", "unknowns", "parameters", "equations",
+    "conditions", "exact", "data", "network", "training", "reference", "output",
+)
+
+#: Reads one value: (context, value as written or the default, location such as "training.points") -> the value.
+Reader = Callable[[Context, Any, str], Any]
+
+
+def whole(minimum: int, maximum: Union[int, str, None] = None) -> Reader:
+    """A whole number in [minimum, maximum]; ``maximum`` a number or a key of LIMITS (looked up when read)."""
+    def read(ctx: Context, value: Any, location: str) -> int:
+        return integer(ctx, value, location, minimum, LIMITS[maximum] if isinstance(maximum, str) else maximum)
+    return read
+
+
+def real(positive: bool = False) -> Reader:
+    """A finite number (> 0 if ``positive``); text is read as a constant expression."""
+    return lambda ctx, value, location: number(ctx, value, location, positive=positive)
+
+
+def pick(choices: Sequence[str], fold_case: bool = False) -> Reader:
+    """One of ``choices``; with ``fold_case``, written in any case and with spaces around."""
+    def read(ctx: Context, value: Any, location: str) -> str:
+        if fold_case and isinstance(value, str):
+            value = value.strip().lower()
+        return choice(ctx, value, choices, location)
+    return read
+
+
+def optional(reader: Reader) -> Reader:
+    """Nothing (null, or absent when the default is None) stays None; anything else is read by ``reader``."""
+    return lambda ctx, value, location: None if value is None else reader(ctx, value, location)
+
+
+def section(spec: type) -> Reader:
+    """A nested section, read by its own rows."""
+    return lambda ctx, value, location: read_section(ctx, spec, value, location)
+
+
+def hidden_layers(ctx: Context, hidden: Any, location: str) -> Tuple[int, ...]:
+    """Layer widths: a list (or one number), at most LIMITS["network.depth"] of at most LIMITS["network.width"]."""
+    if isinstance(hidden, int) and not isinstance(hidden, bool):
+        hidden = [hidden]
+    if not isinstance(hidden, list) or not hidden:
+        raise ctx.error(f"expected a list of layer widths, got {describe(hidden)}", location, "Write, e.g., hidden: [32, 32, 32].")
+    if len(hidden) > LIMITS["network.depth"]:
+        raise ctx.error(f"{len(hidden)} hidden layers are beyond the limit of {LIMITS['network.depth']}", location, "Use fewer layers.")
+    return tuple(integer(ctx, w, f"{location}[{i}]", 1, LIMITS["network.width"]) for i, w in enumerate(hidden))
+
+
+#: For each spec dataclass, a reader per field, in the order they are read.
+FIELDS: Dict[type, Dict[str, Reader]] = {
+    NetworkSpec: {
+        "hidden": hidden_layers,
+        "activation": pick(ACTIVATIONS, fold_case=True),
+    },
+    AdamSpec: {
+        "schedule": pick(SCHEDULES),
+        "steps": whole(0, "training.adam.steps"),
+        "learning_rate": real(positive=True),
+        "final_learning_rate": optional(real(positive=True)),
+    },
+    LbfgsSpec: {
+        "steps": whole(0, "training.lbfgs.steps"),
+        "history": whole(1, "training.lbfgs.history"),
+    },
+    SmoothnessSpec: {
+        "order": whole(1, ex.MAX_DERIVATIVE_ORDER),
+        "weight": nonnegative,
+    },
+    LossWeights: {
+        "equations": nonnegative,
+        "conditions": nonnegative,
+        "data": nonnegative,
+    },
+    TrainingSpec: {
+        "adam": section(AdamSpec),
+        "lbfgs": section(LbfgsSpec),
+        "smoothness": section(SmoothnessSpec),
+        "weights": section(LossWeights),
+        "points": whole(1, "training.points"),
+        "sampler": pick(SAMPLERS),
+        "resample_every": whole(0, "training.adam.steps"),
+        "constraints": pick(CONSTRAINT_MODES),
+        "dtype": pick(DTYPES),
+        "seed": whole(0, 2**31 - 1),
+        "steps_per_call": whole(1, "training.steps_per_call"),
+        "jit_compile": boolean,
+        "eager": boolean,
+    },
+    OutputSpec: {
+        "points": whole(2, "output.points"),
+    },
+}
+
+
+def _learning_rate_is_sane(ctx: Context, adam: AdamSpec, location: str) -> None:
+    if adam.learning_rate > 10:
+        raise ctx.error(f"a learning rate of {adam.learning_rate:g} is far too large", f"{location}.learning_rate", "Use something like 1e-3.")
+
+
+#: Checks across a section's fields, run once they are all read: (context, spec, location) -> None.
+SECTION_CHECKS: Dict[type, Tuple[Callable[[Context, Any, str], None], ...]] = {
+    AdamSpec: (_learning_rate_is_sane,),
+}
+
+
+def _default(spec_field: Field) -> Any:
+    """A field's default as the file would give it: a list for a tuple, nothing for a nested section."""
+    if spec_field.default_factory is not MISSING:
+        return None  # a nested section: absent reads as an empty mapping, so all its defaults
+    default = spec_field.default
+    return list(default) if isinstance(default, tuple) else default
+
+
+def read_section(ctx: Context, spec: type, raw: Any, location: str) -> Any:
+    """The ``spec`` dataclass from the mapping ``raw`` at ``location`` (None: all defaults)."""
+    spec_fields = {f.name: f for f in fields(spec)}
+    raw = check_keys(ctx, raw, list(spec_fields), location)
+    values = {name: read(ctx, raw.get(name, _default(spec_fields[name])), f"{location}.{name}") for name, read in FIELDS[spec].items()}
+    result = spec(**values)
+    for check in SECTION_CHECKS.get(spec, ()):
+        check(ctx, result, location)
+    return result
+
+
+def read_options(ctx: Context, document: Dict[str, Any]) -> Tuple[NetworkSpec, TrainingSpec, str, OutputSpec]:
+    """The network, training, reference and output sections, defaults filled in."""
+    network = read_section(ctx, NetworkSpec, document.get("network"), "network")
+    training = read_section(ctx, TrainingSpec, document.get("training"), "training")
+    reference = choice(ctx, document.get("reference", "auto"), REFERENCE_MODES, "reference")
+    output = read_section(ctx, OutputSpec, document.get("output"), "output")
+    return network, training, reference, output
+
+
+def _check_table() -> None:
+    """Every field of every spec has a row, and every row a field (at import: a forgotten row fails at once)."""
+    for spec, rows in FIELDS.items():
+        names = {f.name for f in fields(spec)}
+        if set(rows) != names:
+            missing, extra = sorted(names - set(rows)), sorted(set(rows) - names)
+            raise TypeError(f"pinn.loader.fields.FIELDS[{spec.__name__}]: no row for {missing}, rows for no field {extra}")
+        for f in fields(spec):
+            if f.default is MISSING and f.default_factory is MISSING:
+                raise TypeError(f"{spec.__name__}.{f.name} has no default: every option of a problem file has one")
+
+
+_check_table()
