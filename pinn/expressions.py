@@ -288,8 +288,8 @@ def tokenize(text: str) -> Tuple[Token, ...]:
 
 #: Highest derivative order an expression may use.  Orders above 3 are computed
 #: in Taylor mode (pinn.taylor), whose cost grows as the square of the order:
-#: with the default network, tracing plus 1000 Adam steps took about 20 s at
-#: order 8 and 80 s at order 20 on 2 shared cores (benchmarks/derivative_orders.py).
+#: with the default network, tracing plus 1000 Adam steps took 9-22 s at
+#: order 8 and 38-80 s at order 20 on 2 shared cores (benchmarks/derivative_orders.py).
 MAX_DERIVATIVE_ORDER = 20
 #: Deepest nesting the user writes (parentheses, calls, unary signs, exponents);
 #: keeps the recursive parser far from Python's recursion limit.
@@ -301,7 +301,7 @@ BALANCED_CHAIN = 32
 #: evaluator, differentiator and printer far from Python's recursion limit.
 MAX_TREE_DEPTH = 2 * MAX_DEPTH
 _ORDER_FIX = (f"Use derivatives of order at most {MAX_DERIVATIVE_ORDER} (the highest that trains in reasonable time: "
-              f"about 80 s for 1000 Adam steps of the default network at order {MAX_DERIVATIVE_ORDER}), "
+              f"about a minute for 1000 Adam steps of the default network at order {MAX_DERIVATIVE_ORDER}), "
               "or rewrite the equation as a first-order system.")
 
 

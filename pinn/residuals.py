@@ -1,6 +1,8 @@
 """Residuals of equations, conditions and data, and the loss built from them.
 
-Derivatives come from nested ``tf.GradientTape``s (:func:`derivatives`); the
+Derivatives come from :func:`derivatives`: nested ``tf.GradientTape``s up to
+order :data:`pinn.taylor.NESTED_TAPE_MAX_ORDER` (3), Taylor mode
+(:mod:`pinn.taylor`, O(n^2) in the order n) above it for pinn's own models; the
 residual of ``left = right`` is ``left - right`` evaluated with the TensorFlow
 function table.  Each equation, condition and the data misfit is one loss term:
 
@@ -21,12 +23,30 @@ import numpy as np
 import tensorflow as tf
 
 from . import expressions as ex
+from . import taylor
 from .problem import Problem
 
 
 def derivatives(function: Callable, x, order: int) -> List:
     """[f(x), f'(x), ..., f^(order)(x)] for a pointwise f from [N, 1] to [N, m]
     (or from [K, N, 1] to [K, N, m], K stacked members).
+
+    Above order :data:`~pinn.taylor.NESTED_TAPE_MAX_ORDER`, a pinn MLP or
+    TrialSolution goes through Taylor mode (:func:`pinn.taylor.derivatives`):
+    nested tapes re-differentiate the whole graph of the order below at each
+    order, so their cost grows exponentially (order 6 of the default network
+    takes seconds to trace, order 8 minutes), Taylor mode's as the square of
+    the order.  Everything else, and every order up to that threshold (the
+    numbers low-order problems always had, to the bit), uses
+    :func:`nested_tape_derivatives`.
+    """
+    if order > taylor.NESTED_TAPE_MAX_ORDER and taylor.supports(function):
+        return taylor.derivatives(function, x, order)
+    return nested_tape_derivatives(function, x, order)
+
+
+def nested_tape_derivatives(function: Callable, x, order: int) -> List:
+    """[f(x), f'(x), ..., f^(order)(x)] for any pointwise f, by nested tapes (see :func:`derivatives`).
 
     One nested tape per order; each output column (last axis) is differentiated
     separately, which is exact because row i (row (k, i)) of f depends on x_i
@@ -36,7 +56,7 @@ def derivatives(function: Callable, x, order: int) -> List:
         return [function(x)]
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
-        lower = derivatives(function, x, order - 1)
+        lower = nested_tape_derivatives(function, x, order - 1)
         top = lower[-1]
         columns = [top[..., i] for i in range(top.shape[-1])]
     gradients = [tape.gradient(column, x) for column in columns]

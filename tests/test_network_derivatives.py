@@ -390,3 +390,71 @@ def test_other_keras_piecewise_linear_activations_warn(activation):
         got = pinn.derivatives(model, [-0.7, 0.2, 0.9], 2)
     assert np.all(got[2] == 0)  # holds
     assert [w for w in record if issubclass(w.category, PiecewiseLinearWarning)]
+
+
+# ------------------------------------------------------------ high orders: Taylor mode for Dense stacks
+
+
+def _tanh_chain(order):
+    """Integer polynomials P_k with tanh^(k) = P_k(tanh): P_0 = t, P_{k+1} = P_k' (1 - t^2)."""
+    polynomials = [[0, 1]]
+    for _ in range(order):
+        derivative = [i * c for i, c in enumerate(polynomials[-1])][1:]
+        out = [0] * (len(derivative) + 2)
+        for i, c in enumerate(derivative):
+            out[i] += c
+            out[i + 2] -= c
+        polynomials.append(out)
+    return polynomials
+
+
+def _exactly(polynomial, values):
+    """Each value put into the integer polynomial in rational arithmetic (no cancellation), rounded once."""
+    from fractions import Fraction
+
+    out = []
+    for value in values:
+        t, total = Fraction(float(value)), Fraction(0)
+        for c in reversed(polynomial):
+            total = total * t + c
+        out.append(float(total))
+    return np.array(out)
+
+
+def test_dense_stack_above_order_3_uses_taylor_mode_and_matches_its_closed_form_to_order_12():
+    from pinn import network_derivatives
+
+    model = _smooth_model("tanh", "float64")
+    assert network_derivatives.dense_chain(model) is not None
+    got = pinn.derivatives(model, XS, 12)
+    t = np.tanh(W * XS + B)
+    for k, polynomial in enumerate(_tanh_chain(12)):
+        expected = A * _exactly(polynomial, t) + C if k == 0 else A * W**k * _exactly(polynomial, t)
+        # rounding of Taylor mode's recurrences only (the closed form is exact at the float64 tanh)
+        np.testing.assert_allclose(got[k][:, 0], expected, rtol=0, atol=1e-12 * np.max(np.abs(expected)), err_msg=f"order {k}")
+
+
+def test_dense_stack_taylor_mode_matches_nested_tapes(random_model):
+    """tanh and softplus layers, two outputs: Taylor mode (order 5) against nested tapes of the same model."""
+    from pinn.residuals import nested_tape_derivatives
+
+    x = np.linspace(-1.5, 1.5, 13)
+    got = pinn.derivatives(random_model, x, 5)
+    tapes = tf.function(lambda z: nested_tape_derivatives(lambda q: random_model(q), z, 5))(tf.constant(x.reshape(-1, 1)))
+    np.testing.assert_array_equal(got[0], tapes[0].numpy())  # the layers' own operations for the values
+    for k in range(1, 6):
+        scale = np.max(np.abs(tapes[k].numpy()))
+        np.testing.assert_allclose(got[k], tapes[k].numpy(), rtol=0, atol=1e-12 * scale, err_msg=f"order {k}")
+
+
+def test_other_models_keep_nested_tapes():
+    from pinn import network_derivatives
+
+    assert network_derivatives.dense_chain(_smooth_model("sin-lambda", "float64")) is None  # a Lambda layer
+    dropout = keras.Sequential([keras.Input(shape=(1,)), keras.layers.Dense(2, activation="tanh"), keras.layers.Dropout(0.1),
+                                keras.layers.Dense(1)])
+    assert network_derivatives.dense_chain(dropout) is None
+    # and they still differentiate beyond order 3 (nested tapes: sin's derivatives cycle)
+    got = pinn.derivatives(_smooth_model("sin-lambda", "float64"), XS, 5)
+    u = W * XS + B
+    np.testing.assert_allclose(got[5][:, 0], A * W**5 * np.cos(u), **F64)

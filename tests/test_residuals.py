@@ -8,7 +8,7 @@ import tensorflow as tf
 
 import pinn
 from pinn.network import MLP
-from pinn.residuals import collocation_points, derivatives
+from pinn.residuals import collocation_points, derivatives, nested_tape_derivatives
 from pinn.solver import build_model
 
 from conftest import problem_path
@@ -346,3 +346,52 @@ def test_loss_weights_are_one_per_term():
         "quadratic", ["training.constraints=soft", "training.weights.equations=2", "training.weights.conditions=10"]
     )
     np.testing.assert_array_equal(residuals.weights, [2.0, 10.0, 10.0])
+
+
+# ------------------------------------------------------------ high orders: Taylor mode in the loss
+
+
+FOURTH_ORDER_SOFT = """
+domain: [0, 1]
+equations:
+  - y'''' = y + x*y''
+conditions:
+  - y(0) = 0
+  - y'(0) = 1
+  - y''(1) = 0
+  - y'''(1) + y(0) = -1
+"""
+
+
+def test_loss_terms_above_order_3_equal_those_from_nested_tapes(monkeypatch):
+    """Order 4 goes through Taylor mode; the terms (equation and penalised conditions at two points) are the same."""
+    from pinn import taylor
+
+    problem, model, residuals = _build(FOURTH_ORDER_SOFT, ["training.constraints=soft"])
+    assert residuals.max_order == 4 > taylor.NESTED_TAPE_MAX_ORDER
+    x = _points(problem)
+    calls = []
+    original = taylor.derivatives
+    monkeypatch.setattr(taylor, "derivatives", lambda *a: calls.append(a[2]) or original(*a))
+    with tf.GradientTape() as tape:
+        terms = residuals.loss_terms(model, x)
+        total = tf.reduce_sum(terms)
+    gradient = tape.gradient(total, model.weights, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    assert calls == [4]
+    monkeypatch.setattr(taylor, "NESTED_TAPE_MAX_ORDER", 10)  # nested tapes at every order
+    with tf.GradientTape() as tape:
+        nested = residuals.loss_terms(model, x)
+        nested_total = tf.reduce_sum(nested)
+    nested_gradient = tape.gradient(nested_total, model.weights, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    assert calls == [4]
+    assert terms.shape == (5,)
+    # a few dozen roundings of O(1) values on either side
+    np.testing.assert_allclose(terms.numpy(), nested.numpy(), rtol=1e-12, atol=1e-14)
+    for a, b in zip(gradient, nested_gradient):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-10, atol=1e-12 * np.max(np.abs(b.numpy())))
+
+
+def test_nested_tape_derivatives_is_derivatives_for_plain_functions():
+    x = tf.constant(X, dtype=F64)
+    for a, b in zip(derivatives(tf.sin, x, 6), nested_tape_derivatives(tf.sin, x, 6)):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
