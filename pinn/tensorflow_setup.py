@@ -60,3 +60,10 @@ def _not_retracing(record) -> bool:
     """Drop TensorFlow's "triggered tf.function retracing" warning: every run builds its own compiled
     functions on purpose, so many runs in one worker look like retracing to TensorFlow, but are not."""
     return "tf.function retracing" not in record.getMessage()
+
+
+def tf_dtype(name: str):
+    """``training.dtype`` ("float64" or "float32") as the TensorFlow dtype: the one place the name is turned into it."""
+    import tensorflow as tf
+
+    return {"float64": tf.float64, "float32": tf.float32}[name]
