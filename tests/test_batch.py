@@ -695,3 +695,24 @@ def test_a_worker_that_dies_between_tasks_loses_nothing(tmp_path, monkeypatch):
     assert all(r["status"] == "error" for r in seen)  # the stand-in cannot train: each task ran and failed at once
     assert _worker_processes() == []
 
+
+
+def test_workers_are_replaced_by_fresh_processes_after_a_number_of_tasks(tmp_path, monkeypatch):
+    """TASKS_PER_WORKER bounds the memory TensorFlow keeps per solve in a long batch: a fresh process takes over."""
+    import tensorflow  # noqa: F401  the real one, in this process, before the stand-in is on the path
+
+    fake = tmp_path / "fake"
+    (fake / "tensorflow").mkdir(parents=True)
+    (fake / "tensorflow" / "__init__.py").write_text(FAKE_TENSORFLOW)
+    monkeypatch.syspath_prepend(str(fake))
+    monkeypatch.setattr(batch_workers, "TASKS_PER_WORKER", 2)
+    plan = plan_batch([QUADRATIC], seeds("0:4"), TINY)
+    pids = []
+
+    def on_records(records):
+        pids.extend(process.pid for process in _worker_processes())
+
+    batch_workers.run_in_workers(tasks_for(plan.runs, plot=False), tmp_path / "out", on_records, worker_slots(1, cores=1))
+    # tasks 1-2 on the first process, 3-4 on the second, 5 on the third
+    assert len(set(pids)) == 3, pids
+    assert _worker_processes() == []

@@ -36,6 +36,11 @@ from .plan import CRASHED, PARTIAL, Task
 
 OnRecords = Callable[[List[Dict]], None]
 
+#: Tasks a worker process runs before it is replaced by a fresh one: TensorFlow keeps some memory per
+#: solve (compiled functions, graphs) that no Python reference frees, about 12-17 MB per run measured
+#: before the fixes of the determinism work, so a long batch would otherwise grow without bound.
+TASKS_PER_WORKER = 25
+
 #: Environment variables that size the thread pools of numpy/scipy's BLAS and OpenMP.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 
@@ -194,13 +199,25 @@ class _Worker:
             self.process.start()
         child.close()
         self.task: Optional[Task] = None
+        self.done = 0  # tasks finished
+
+    def retire(self) -> None:
+        """Ask the worker to stop after its current (finished) task and wait for it."""
+        with contextlib.suppress(OSError):
+            self.connection.send(None)
+        self.process.join(timeout=30)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout=10)
 
 
 def run_in_workers(tasks: Sequence[Task], out: Path, on_records: OnRecords, slots: Sequence[WorkerSlot]) -> None:
     """Run the tasks on one worker process per slot, each taking the next task when it is free.
 
-    A worker that dies loses only its task (recorded as crashed) and is replaced.
-    On any exit (Ctrl-C included) the workers are stopped.
+    A worker that dies loses only its task (recorded as crashed) and is replaced;
+    a worker that has run :data:`TASKS_PER_WORKER` tasks is replaced by a fresh
+    process, so memory TensorFlow keeps per solve cannot pile up.  On any exit
+    (Ctrl-C included) the workers are stopped.
     """
     context = multiprocessing.get_context("spawn")
     root = Path(out) / PARTIAL
@@ -230,7 +247,11 @@ def run_in_workers(tasks: Sequence[Task], out: Path, on_records: OnRecords, slot
                         records = None
                     if records is not None:
                         worker.task = None
+                        worker.done += 1
                         on_records(records)
+                        if worker.done >= TASKS_PER_WORKER and queue:  # a fresh process bounds what a long batch holds
+                            worker.retire()
+                            workers[index] = _Worker(worker.slot, context)
                         continue
                 if not worker.process.is_alive():
                     code = worker.process.exitcode
