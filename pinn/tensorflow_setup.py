@@ -50,7 +50,9 @@ def configure_tensorflow(threads: int = 0) -> str:
 
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+        # two inter-op threads even for a one-thread worker: a compiled while loop run on the
+        # single-threaded executor (pinn.determinism) waits on the pool, and one thread deadlocks it
+        tf.config.threading.set_inter_op_parallelism_threads(2)
     for gpu in tf.config.list_physical_devices("GPU"):
         tf.config.experimental.set_memory_growth(gpu, True)
     return devices
