@@ -4,6 +4,7 @@
     python benchmarks/batch.py                 # 20 small quadratic runs (seeds 0..19), about 8 minutes on 2 cores
     python benchmarks/batch.py --defaults      # the same with pinn's default training (much longer)
     python benchmarks/batch.py --runs 8        # fewer runs
+    python benchmarks/batch.py --smoke         # 2 tiny runs, then only the --jobs 2 batch: checks the script runs
 
 The twenty "small problems" are the quadratic with seeds 0..19 and a small
 budget (Adam 1000 steps, L-BFGS up to 500 iterations), so every run does
@@ -39,6 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PROBLEM = ROOT / "problems" / "quadratic.yaml"
 SMALL = ["--set", "training.adam.steps=1000", "--set", "training.lbfgs.steps=500"]
+SMOKE = [item for o in ("training.adam.steps=20", "training.lbfgs.steps=5", "training.steps_per_call=10", "training.points=16",
+                        "output.points=21", "training.jit_compile=false") for item in ("--set", o)]
 
 
 def timed(command, cwd) -> float:
@@ -62,18 +65,25 @@ def single_error(folder: Path) -> float:
     return float(json.loads((folder / "metrics.json").read_text())["errors"]["y"]["relative_l2"])
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("--runs", type=int, default=20, help="runs (seeds 0..runs-1; default 20)")
+    parser.add_argument("--runs", type=int, default=None, help="runs (seeds 0..runs-1; default 20, 2 with --smoke)")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes of the parallel batch (default 2)")
     parser.add_argument("--defaults", action="store_true", help="pinn's default training instead of the small budget")
-    arguments = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true",
+                        help="2 runs of Adam 20, L-BFGS 5, XLA off, and only the --jobs batch (not --jobs 1): checks the script, figures mean nothing")
+    arguments = parser.parse_args(argv)
+    if arguments.smoke and arguments.defaults:
+        parser.error("--smoke and --defaults are exclusive")
 
-    settings = [] if arguments.defaults else SMALL
+    settings = SMOKE if arguments.smoke else [] if arguments.defaults else SMALL
     python = sys.executable
-    runs = arguments.runs
-    print(f"# Batch benchmark: {runs} quadratic runs ({'default' if arguments.defaults else 'small'} training), "
+    runs = arguments.runs if arguments.runs is not None else 2 if arguments.smoke else 20
+    training = "smoke" if arguments.smoke else "default" if arguments.defaults else "small"
+    print(f"# Batch benchmark: {runs} quadratic runs ({training} training), "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start\n")
+    if arguments.smoke:
+        print("SMOKE RUN: tiny budgets; it checks that the script runs, the figures below mean nothing as measurements\n")
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         singles, single_errors = [], []
@@ -85,7 +95,8 @@ def main() -> None:
             print(f"one run, seed {seed}: {singles[-1]:.1f} s", file=sys.stderr)
         one = statistics.mean(singles)
         rows = [(f"{runs} x scripts/solve.py, one by one", sum(singles), sum(singles) / one, single_errors, ["-"])]
-        for jobs in sorted({1, arguments.jobs}):
+        # A smoke run leaves out --jobs 1: the same code here, one more TensorFlow start-up.
+        for jobs in ([arguments.jobs] if arguments.smoke else sorted({1, arguments.jobs})):
             out = scratch / f"batch{jobs}"
             seconds = timed([python, ROOT / "scripts" / "batch.py", PROBLEM, "--sweep", f"training.seed=0:{runs - 1}",
                              "--jobs", str(jobs), "--quiet", "--no-plot", "--out", out, *settings], ROOT)

@@ -3,6 +3,7 @@
 
     python benchmarks/gpu_check.py                  # default settings, a 64-member seed sweep
     python benchmarks/gpu_check.py --members 16 --quick
+    python benchmarks/gpu_check.py --smoke          # tiny budgets, 2 members: checks the script runs (figures mean nothing)
 
 Prints the visible GPUs (or that none was found, then runs on the CPU), then
 times one default quadratic solve and a vectorised seed sweep on that device
@@ -12,7 +13,9 @@ short vectorised solve runs with soft device placement off inside
 raises instead of falling back to the CPU silently; the variables' and
 results' devices are printed too.  With GPUs it last runs ``pinn batch
 --gpus all`` (two workers per GPU) and prints the device each worker saw.  (The single solve's L-BFGS bookkeeping is
-scipy on the CPU by design; the vectorised L-BFGS is TensorFlow throughout.)
+scipy on the CPU by design; the vectorised L-BFGS is TensorFlow throughout.)  Without a GPU everything but
+that batch runs, on the CPU.  ``--smoke`` uses tiny budgets everywhere (Adam 20, L-BFGS 5, 16 points, 21
+output points, XLA off) and 2 members.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = ("training.adam.steps=300", "training.lbfgs.steps=200", "training.steps_per_call=100")
+SMOKE = ("training.adam.steps=20", "training.lbfgs.steps=5", "training.steps_per_call=10", "training.points=16",
+         "output.points=21", "training.jit_compile=false")
 PLACEMENT = ("training.adam.steps=20", "training.lbfgs.steps=5", "training.steps_per_call=10", "output.points=11")
 
 
@@ -59,17 +64,22 @@ def placement_check(tf, device: str, path, overrides) -> bool:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--members", type=int, default=64, help="members of the seed sweep (default 64)")
+    parser.add_argument("--members", type=int, default=None, help="members of the seed sweep (default 64; 2 with --smoke)")
     parser.add_argument("--quick", action="store_true", help="short training (Adam 300, L-BFGS 200)")
+    parser.add_argument("--smoke", action="store_true", help="tiny budgets, 2 members: checks the script runs, figures mean nothing")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="extra override")
     args = parser.parse_args(argv)
+    if args.smoke and args.quick:
+        parser.error("--smoke and --quick are exclusive")
+    members = args.members or (2 if args.smoke else 64)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, str(ROOT))
     import tensorflow as tf
 
     import pinn
-    from pinn.vectorized import solve_vectorized
 
+    if args.smoke:
+        print("SMOKE RUN: tiny budgets; it checks that the script runs, the figures below mean nothing as measurements")
     gpus = tf.config.list_physical_devices("GPU")
     print(f"TensorFlow {tf.__version__}, built with CUDA: {tf.test.is_built_with_cuda()}")
     if gpus:
@@ -78,7 +88,8 @@ def main(argv=None) -> int:
     else:
         print("no GPU found: running on the CPU")
         device = "/CPU:0"
-    overrides = [*(QUICK if args.quick else ()), *args.overrides]
+    budget = SMOKE if args.smoke else QUICK if args.quick else ()
+    overrides = [*budget, *args.overrides]
     path = ROOT / "problems" / "quadratic.yaml"
 
     with tf.device(device):
@@ -87,22 +98,24 @@ def main(argv=None) -> int:
         single_seconds = time.perf_counter() - start
         print(f"one quadratic solve on {device}: {single_seconds:.1f} s, rel L2 {relative_error(single):.2e},"
               f" {single.training.adam_steps} Adam + {single.training.lbfgs_steps} L-BFGS ({single.status.value})", flush=True)
-        problems = [pinn.load_problem(path, [*overrides, f"training.seed={seed}"]) for seed in range(args.members)]
+        problems = [pinn.load_problem(path, [*overrides, f"training.seed={seed}"]) for seed in range(members)]
         start = time.perf_counter()
-        solutions = solve_vectorized(problems)
+        solutions = pinn.solve_vectorized(problems)
         batch_seconds = time.perf_counter() - start
     errors = np.array([relative_error(s) for s in solutions])
-    print(f"{args.members}-member vectorised sweep on {device}: {batch_seconds:.1f} s"
+    print(f"{members}-member vectorised sweep on {device}: {batch_seconds:.1f} s"
           f" (Adam {solutions[0].training.adam_seconds:.1f} s, L-BFGS {solutions[0].training.lbfgs_seconds:.1f} s),"
           f" rel L2 median {np.median(errors):.2e}, worst {errors.max():.2e}; {batch_seconds / single_seconds:.2f}x one solve", flush=True)
     print("placement check:")
     placed = placement_check(tf, device, path, overrides)
     if gpus:
-        batch_on_gpus(len(gpus))
+        batch_on_gpus(len(gpus), SMOKE if args.smoke else QUICK)
+    else:
+        print("pinn batch --gpus all: not run (no GPU)")
     return 0 if placed else 1
 
 
-def batch_on_gpus(count: int) -> None:
+def batch_on_gpus(count: int, budget=QUICK) -> None:
     """pinn batch --gpus all: two workers per GPU, each seeing only its GPU; prints where each run ran."""
     import csv
     import subprocess
@@ -112,7 +125,7 @@ def batch_on_gpus(count: int) -> None:
     with tempfile.TemporaryDirectory() as out:
         command = [sys.executable, str(ROOT / "scripts" / "batch.py"), str(ROOT / "problems" / "quadratic.yaml"),
                    "--sweep", f"training.seed=0:{2 * jobs - 1}", "--gpus", "all", "--jobs", str(jobs), "--no-plot",
-                   "--quiet", "--out", out, *(f"--set={o}" for o in QUICK)]
+                   "--quiet", "--out", out, *(f"--set={o}" for o in budget)]
         start = time.perf_counter()
         completed = subprocess.run(command, capture_output=True, text=True)
         seconds = time.perf_counter() - start

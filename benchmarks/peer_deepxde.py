@@ -3,6 +3,7 @@
 
     python benchmarks/peer_deepxde.py            # full: about 1.5 minutes on 2 cores
     python benchmarks/peer_deepxde.py --quick    # short budgets
+    python benchmarks/peer_deepxde.py --smoke    # tiny budgets, two cases: checks the script runs (figures mean nothing)
     python benchmarks/peer_deepxde.py --json     # also print one '@@RESULT {json}' line (for run.py)
 
 Optional: if DeepXDE (or TensorFlow Probability, which its TensorFlow
@@ -45,7 +46,11 @@ BUDGETS = {
     # case: (warm-up Adam steps, timed Adam steps, short L-BFGS, long L-BFGS)
     "full": {"quadratic": (100, 2000, 5, 40), "lotka_volterra": (100, 3000, 5, 40)},
     "quick": {"quadratic": (20, 300, 3, 10), "lotka_volterra": (20, 500, 3, 10)},
+    "smoke": {"quadratic": (5, 20, 2, 5), "lotka_volterra": (5, 20, 2, 5)},
 }
+#: The cases run: (problem, float type); a smoke run takes one of each problem.
+CASES = [("quadratic", "float32"), ("quadratic", "float64"), ("lotka_volterra", "float32")]
+SMOKE_CASES = [("quadratic", "float64"), ("lotka_volterra", "float32")]
 
 
 def missing() -> str:
@@ -160,12 +165,15 @@ def worker(argv) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short budgets")
+    parser.add_argument("--smoke", action="store_true", help="tiny budgets, one case per problem: checks the script, figures mean nothing")
     parser.add_argument("--json", action="store_true", help="print one '@@RESULT {json}' line at the end")
     parser.add_argument("--worker", nargs=3, metavar=("CASE", "DTYPE", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args.worker)
 
+    if args.smoke and args.quick:
+        parser.error("--smoke and --quick are exclusive")
     reason = missing()
     if reason:
         print(f"peer_deepxde: skipped: {reason}")
@@ -174,9 +182,9 @@ def main(argv=None) -> int:
         return 0
     from importlib.metadata import version
 
-    mode = "quick" if args.quick else "full"
+    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     env = dict(os.environ, DDE_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
-    cases = [("quadratic", "float32"), ("quadratic", "float64"), ("lotka_volterra", "float32")]
+    cases = SMOKE_CASES if args.smoke else CASES
     results, failures = [], []
     for case, dtype in cases:
         start = time.perf_counter()
@@ -192,6 +200,8 @@ def main(argv=None) -> int:
         results.append(result)
 
     print(f"DeepXDE {version('deepxde')} (TensorFlow backend, TensorFlow {version('tensorflow')}), {mode} budgets")
+    if args.smoke:
+        print("SMOKE RUN: tiny budgets; it checks that the script runs, the figures below mean nothing as measurements")
     header = ("case", "dtype", "XLA", "Adam ms/step", "first call s", "L-BFGS s/it", "L-BFGS its (asked)", "error", "error kind")
     rows = [header]
     for r in results:

@@ -5,14 +5,17 @@
     python benchmarks/run.py --quick     # short version, about 2 minutes (longer on a busy machine)
     python benchmarks/run.py --peer      # also run DeepXDE (benchmarks/peer_deepxde.py) if installed
     python benchmarks/run.py --json out.json   # also write every figure as JSON
+    python benchmarks/run.py --smoke     # every code path with tiny settings, one worker process: about 40 s;
+                                         # checks the script still runs (tests/test_benchmarks.py), its figures mean nothing
 
 Every measurement runs in a fresh subprocess of this script (``--worker``), one
 after another, so TensorFlow start-up, XLA's first use and environment
-variables such as OPENBLAS_NUM_THREADS are per measurement.  Speed is
-measured on the issue's network and points, 1-32-32-32-1 tanh with 64
-collocation points (``network.hidden=[32,32,32] training.points=64``);
-accuracy with pinn's own defaults.  See benchmarks/README.md for what each
-figure means.
+variables such as OPENBLAS_NUM_THREADS are per measurement (a ``--smoke`` run
+sends every measurement to one shared worker process, ``--worker-loop``, to
+import TensorFlow once).  Speed is measured on the issue's network and
+points, 1-32-32-32-1 tanh with 64 collocation points
+(``network.hidden=[32,32,32] training.points=64``); accuracy with pinn's own
+defaults.  See benchmarks/README.md for what each figure means.
 """
 
 from __future__ import annotations
@@ -59,7 +62,13 @@ TARGETS = {"adam_speedup": {"float32": 5.0, "float64": 3.0}, "lbfgs_ms": 5.0, "q
            "quadratic_fast_error": 1e-6, "quadratic_fast_seconds": 5.0, "lotka_volterra_error": 1e-4,
            "startup_s": 0.5}
 
-#: Budgets: full and quick.  "first_solve" rows: (label, overrides) run with XLA on and off.
+#: Tiny settings of every solve in a smoke run, before each measurement's own overrides (XLA off: each
+#: XLA compile costs seconds).
+SMOKE_OVERRIDES = ["training.adam.steps=20", "training.lbfgs.steps=5", "training.steps_per_call=10", "training.points=16",
+                   "output.points=21", "training.jit_compile=false"]
+
+#: Budgets: full, quick and smoke.  "first_solve" rows: (label, overrides) run with each of "first_solve_jit"
+#: (XLA on and off unless the plan says otherwise).  Keys missing from a plan take the full run's behaviour.
 PLANS = {
     "full": {
         "adam_spc": (1, 10, 100, 500), "adam_steps": {1: 1000, 10: 2000, 100: 3000, 500: 3000}, "adam_soft": True,
@@ -80,6 +89,18 @@ PLANS = {
         "budgets": [], "first_solve": [],
         "startup_repeats": 1,
     },
+    # Every code path once with tiny budgets, all workers in one process (TensorFlow imported once), XLA off
+    # (the L-BFGS row keeps jit_compile=true, which with no Adam steps compiles nothing with XLA).
+    "smoke": {
+        "adam_spc": (10,), "adam_steps": {10: 20}, "adam_soft": True, "adam_dtypes": ("float64",), "adam_jit": (False,),
+        "adam_default": (False, 10),  # the configuration the Adam target is judged on (pinn's defaults otherwise)
+        "lbfgs_adam_steps": 0, "lbfgs_steps": 5, "lbfgs_variants": [("float64", True)],
+        "blas_rounds": 1, "blas_modes": ("no_limit",), "blas_lbfgs_steps": 5, "scipy_rounds": 1, "scipy_iterations": 20,
+        "ladder": (5,), "accuracy_bench": False, "lotka_volterra_lbfgs": 5, "noisy_adam_steps": 20,
+        "budgets": [("lotka_volterra", None, 5)], "first_solve": [("smoke", [])], "first_solve_jit": (False,),
+        "startup_repeats": 1, "startup_tensorflow": False,
+        "base_overrides": SMOKE_OVERRIDES, "shared_worker": True,
+    },
 }
 
 
@@ -92,10 +113,14 @@ def _quiet_tensorflow():
     return tf
 
 
+#: Overrides put before every measurement's own (a smoke run's tiny settings); set from the worker's options.
+BASE_OVERRIDES = []
+
+
 def _problem(path, overrides):
     import pinn
 
-    problem = pinn.load_problem(path, overrides)
+    problem = pinn.load_problem(path, [*BASE_OVERRIDES, *overrides])
     return problem
 
 
@@ -128,8 +153,8 @@ def _adam_run(path, overrides):
         in_call = float(np.median([1.0 / s[2] for s in stamps[1:]]))
     else:
         steady = in_call = float("nan")
-    return {
-        "steps": training.adam_steps, "adam_seconds": training.adam_seconds, "wall_seconds": wall,
+    return {  # Adam only (training.lbfgs.steps=0): the public totals are Adam's
+        "steps": training.steps, "adam_seconds": training.train_seconds, "wall_seconds": wall,
         "steady_ms": 1e3 * steady, "in_call_ms": 1e3 * in_call, "first_call_s": first_call,
         "compile_s": first_call - first_size * in_call, "first_block_steps": first_size, "blocks": len(stamps),
         "setup_s": float(times[0] - start - first_call),
@@ -141,15 +166,17 @@ def worker_adam(options):
     tf = _quiet_tensorflow()
     dtype = options["dtype"]
     results = {"dtype": dtype, "tensorflow": tf.__version__, "runs": []}
+    jits = options.get("jit", [True, False])
     # Absorb one-off process costs (tracing machinery, XLA's first use) before timing.
-    for jit in (False, True):  # graph first, so the XLA warm-up shows XLA's own one-off cost
+    for jit in sorted(jits):  # graph first, so the XLA warm-up shows XLA's own one-off cost
         start = time.perf_counter()
         _adam_run(QUADRATIC, [*BENCH, f"training.dtype={dtype}", f"training.jit_compile={str(jit).lower()}",
                               "training.adam.steps=20", "training.steps_per_call=10", "training.lbfgs.steps=0"])
         results["warmup_xla" if jit else "warmup_graph"] = time.perf_counter() - start
-    configs = [("auto", jit, spc) for jit in (True, False) for spc in options["spc"]]
+    configs = [("auto", jit, spc) for jit in jits for spc in options["spc"]]
     if "soft" in options["constraints"]:
-        configs.append(("soft", True, 100))  # conditions as penalties, like DeepXDE: the default configuration only
+        # conditions as penalties, like DeepXDE: the default configuration only (the smoke run's in a smoke run)
+        configs.append(("soft", *options.get("soft_config", (True, 100))))
     for constraints, jit, spc in configs:
         steps = options["steps"][str(spc)]
         run = _adam_run(QUADRATIC, [*BENCH, f"training.dtype={dtype}", f"training.jit_compile={str(jit).lower()}",
@@ -182,25 +209,33 @@ def _instrument_minimize(record):
         return result
 
     scipy.optimize.minimize = minimize
+    return original
 
 
 def worker_lbfgs(options):
     """L-BFGS ms/iteration: time in TensorFlow, in scipy, first-call compile, iterations before stopping."""
-    import scipy.optimize  # noqa: F401  (load scipy's OpenBLAS before any thread limit)
+    import scipy.optimize  # (load scipy's OpenBLAS before any thread limit)
 
-    import pinn
+    import threadpoolctl
 
     tf = _quiet_tensorflow()
     record = {}
-    _instrument_minimize(record)
+    minimize, limits = _instrument_minimize(record), threadpoolctl.threadpool_limits
     if options.get("no_limit"):
         # pinn holds scipy's BLAS to one thread with threadpoolctl.threadpool_limits, imported when L-BFGS
         # starts; replacing it with a no-op measures what that limit buys.
         import contextlib
 
-        import threadpoolctl
-
         threadpoolctl.threadpool_limits = lambda *args, **kwargs: contextlib.nullcontext()
+    try:
+        return _lbfgs_runs(options, record, tf)
+    finally:  # as they were, for the next measurement when a smoke run shares this process
+        scipy.optimize.minimize, threadpoolctl.threadpool_limits = minimize, limits
+
+
+def _lbfgs_runs(options, record, tf):
+    import pinn
+
     out = {"tensorflow": tf.__version__, "env_openblas": os.environ.get("OPENBLAS_NUM_THREADS"),
            "no_limit": bool(options.get("no_limit")), "runs": []}
     for dtype, jit in options["variants"]:
@@ -351,7 +386,7 @@ def worker_accuracy(options):
     if options.get("quadratic", True) or options.get("lotka_volterra", True):
         # Adam alone with a rate too large for it (the loss ends ~10x above its best): the returned
         # weights must be the best seen, not the last.
-        problem = _problem(LOTKA_VOLTERRA, ["training.adam.steps=600", "training.adam.learning_rate=0.05",
+        problem = _problem(LOTKA_VOLTERRA, [f"training.adam.steps={options.get('noisy_adam_steps', 600)}", "training.adam.learning_rate=0.05",
                                             "training.steps_per_call=50", "training.lbfgs.steps=0"])
         out["best_weights_noisy_adam"] = _best_check(problem, pinn.solve(problem))
     if options.get("lotka_volterra", True):
@@ -387,8 +422,9 @@ def worker_first_solve(options):
         problem = _problem(QUADRATIC, overrides)
         start = time.perf_counter()
         solution = pinn.solve(problem)
-        out[key] = {"wall_s": time.perf_counter() - start, "adam_seconds": solution.training.adam_seconds,
-                    "adam_steps": solution.training.adam_steps}
+        # Adam only (training.lbfgs.steps=0): the public totals are Adam's
+        out[key] = {"wall_s": time.perf_counter() - start, "adam_seconds": solution.training.train_seconds,
+                    "adam_steps": solution.training.steps}
         out["network"] = list(problem.network.hidden)
         out["points"] = problem.training.points
         out["spc"] = problem.training.steps_per_call
@@ -410,9 +446,56 @@ def base_env():
     return env
 
 
+FAILED = "@@FAILED "
+#: A smoke run's one worker process, started on first use (run_worker then sends it every measurement).
+SHARED = {"on": False, "process": None}
+
+
+def worker_loop() -> int:
+    """The smoke run's shared worker: one JSON [name, options] per stdin line, one result line each."""
+    import traceback
+
+    for line in sys.stdin:
+        name, options = json.loads(line)
+        BASE_OVERRIDES[:] = options.get("base_overrides", [])
+        try:
+            print(MARK + json.dumps(WORKERS[name](options)), flush=True)
+        except Exception:  # reported to the parent, which raises as for a failed worker process
+            print(FAILED + json.dumps(traceback.format_exc()), flush=True)
+    return 0
+
+
+def _shared_worker(name, options):
+    process = SHARED["process"]
+    if process is None:
+        process = SHARED["process"] = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker-loop"],
+                                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                                       env=base_env(), cwd=str(ROOT))
+    process.stdin.write(json.dumps([name, options]) + "\n")
+    process.stdin.flush()
+    for line in process.stdout:
+        if line.startswith(MARK):
+            return json.loads(line[len(MARK):])
+        if line.startswith(FAILED):
+            raise RuntimeError(f"worker {name} failed:\n{json.loads(line[len(FAILED):])[-3000:]}")
+    raise RuntimeError(f"the shared worker process ended ({process.wait()}) during {name}")
+
+
+def close_shared_worker():
+    process = SHARED["process"]
+    if process is not None:
+        process.stdin.close()
+        process.wait()
+        SHARED["process"] = None
+
+
 def run_worker(name, options, env=None, label=""):
     start = time.perf_counter()
     print(f"  ... {label or name}", end="", flush=True, file=sys.stderr)
+    if SHARED["on"]:
+        result = _shared_worker(name, options)
+        print(f" {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+        return result
     done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", name, json.dumps(options)],
                           capture_output=True, text=True, env=env or base_env(), cwd=str(ROOT))
     print(f" {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
@@ -459,8 +542,10 @@ def machine_info():
             "load_average": os.getloadavg()}
 
 
-def measure_startup(repeats):
-    """Fresh interpreters: import tensorflow; import tensorflow + pinn's solver modules; import pinn alone."""
+def measure_startup(repeats, tensorflow=True):
+    """Fresh interpreters: import tensorflow; import tensorflow + pinn's solver modules; import pinn alone.
+
+    ``tensorflow=False`` (a smoke run) leaves out the two that import TensorFlow: their figures are NaN."""
     snippets = {
         "tensorflow": "import time;t=time.perf_counter();import tensorflow;print(time.perf_counter()-t, 0.0)",
         "tensorflow+pinn": ("import time;t=time.perf_counter();import tensorflow;t1=time.perf_counter();"
@@ -468,6 +553,8 @@ def measure_startup(repeats):
                             "print(time.perf_counter()-t, time.perf_counter()-t1)"),
         "pinn": "import time,sys;t=time.perf_counter();import pinn;print(time.perf_counter()-t, int('tensorflow' in sys.modules))",
     }
+    if not tensorflow:
+        snippets = {"pinn": snippets["pinn"]}
     env = base_env()
     samples = {k: [] for k in snippets}
     for _ in range(repeats):
@@ -479,7 +566,7 @@ def measure_startup(repeats):
                 raise RuntimeError(done.stderr[-2000:])
             first, second = (float(x) for x in done.stdout.split()[-2:])
             samples[key].append((first, second, process))
-    med = lambda key, i: statistics.median(s[i] for s in samples[key])  # noqa: E731
+    med = lambda key, i: statistics.median(s[i] for s in samples[key]) if key in samples else float("nan")  # noqa: E731
     return {
         "repeats": repeats, "samples": samples,
         "tensorflow_s": med("tensorflow", 0), "tensorflow_process_s": med("tensorflow", 2),
@@ -518,7 +605,7 @@ def blas_samples(results):
 
 SCIPY_LBFGS = """
 import sys, time, numpy as np, scipy.optimize
-n, maxcor, iterations, limit = 2209, 50, 300, sys.argv[1] == "threadpoolctl"
+n, maxcor, iterations, limit = 2209, 50, int(sys.argv[2]), sys.argv[1] == "threadpoolctl"
 d = np.random.default_rng(0).uniform(1.0, 100.0, n)
 x0 = np.random.default_rng(1).normal(size=n)
 fun = lambda x: (0.5 * float((d * x * x).sum()), d * x)  # no BLAS call in the objective itself
@@ -532,22 +619,22 @@ print(1e3 * (time.perf_counter() - start) / result.nit, result.nit)
 """
 
 
-def measure_scipy_lbfgs(rounds, modes):
+def measure_scipy_lbfgs(rounds, modes, iterations=300):
     """scipy's L-BFGS-B alone (no TensorFlow) on a diagonal quadratic of pinn's size: n = 2209, maxcor 50."""
     samples = {m: [] for m in modes}
     for _ in range(rounds):
         for blas in modes:
             env = {**base_env(), **({"OPENBLAS_NUM_THREADS": "1"} if blas == "openblas1" else {})}
-            done = subprocess.run([sys.executable, "-c", SCIPY_LBFGS, blas], capture_output=True, text=True, env=env)
+            done = subprocess.run([sys.executable, "-c", SCIPY_LBFGS, blas, str(iterations)], capture_output=True, text=True, env=env)
             if done.returncode != 0:
                 raise RuntimeError(done.stderr[-2000:])
             samples[blas].append((float(done.stdout.split()[0]), os.getloadavg()[0]))
     return samples
 
 
-def run_peer(quick):
+def run_peer(mode):
     script = HERE / "peer_deepxde.py"
-    done = subprocess.run([sys.executable, str(script), "--json", *(["--quick"] if quick else [])],
+    done = subprocess.run([sys.executable, str(script), "--json", *([f"--{mode}"] if mode in ("quick", "smoke") else [])],
                           capture_output=True, text=True, env=base_env(), cwd=str(ROOT))
     lines = [line for line in done.stdout.splitlines() if line.startswith(MARK)]
     if done.returncode != 0 or not lines:
@@ -589,6 +676,11 @@ def report(results, mode):
     m = results["machine"]
     add(f"# pinn benchmark ({mode})")
     add("")
+    if mode == "smoke":
+        add("SMOKE RUN: tiny settings (" + " ".join(SMOKE_OVERRIDES) + " unless a measurement sets its own), every"
+            " worker in one process, XLA off.  It checks that the script runs; every figure below is meaningless"
+            " as a measurement.")
+        add("")
     quota = f", cgroup quota {m['cgroup_cpu_quota']:g} CPUs" if m["cgroup_cpu_quota"] else ""
     add(f"Machine: {m['cpu']}, {m['cores']} cores ({m['usable_cores']} usable{quota}); {m['platform']}")
     add(f"pinn {m['pinn']} at commit {m.get('commit') or 'unknown'} (pinn/ and problems/ as checked out; benchmarks/ may differ)")
@@ -625,7 +717,8 @@ def report(results, mode):
                "compile s", "Adam total s (steps)", "vs peer"), rows))
     add("")
     add("Process start-up cost absorbed before timing (first tiny solve in the process): "
-        + "; ".join(f"{b['dtype']}: XLA {b['warmup_xla']:.2f} s, graph {b['warmup_graph']:.2f} s" for b in results["adam"]))
+        + "; ".join(f"{b['dtype']}: XLA {f(b.get('warmup_xla'), '.2f')} s, graph {f(b.get('warmup_graph'), '.2f')} s"
+                    for b in results["adam"]))
     add("")
 
     if results.get("first_solve"):
@@ -643,7 +736,7 @@ def report(results, mode):
         add("")
 
     # 2. L-BFGS
-    add("## L-BFGS: time per iteration (quadratic, 1-32-32-32-1, 64 points, after 200 Adam steps)")
+    add(f"## L-BFGS: time per iteration (quadratic, 1-32-32-32-1, 64 points, after {results.get('lbfgs_adam_steps', 200)} Adam steps)")
     add("")
     add("Steady = (minimize's time - first evaluation) / iterations; overall = pinn's lbfgs_seconds / iterations"
         " (includes the first call's compile); TF = time in pinn's compiled loss-and-gradient;"
@@ -725,7 +818,8 @@ def report(results, mode):
     add("")
 
     # 5. BLAS threads
-    add("## scipy's BLAS threads and L-BFGS (1-32-32-32-1, 64 points, float64, 200 Adam steps then 300 L-BFGS)")
+    add(f"## scipy's BLAS threads and L-BFGS (1-32-32-32-1, 64 points, float64, {results.get('lbfgs_adam_steps', 200)} Adam steps"
+        f" then {results.get('blas_lbfgs_steps', 300)} L-BFGS)")
     add("")
     add("scipy's L-BFGS-B calls OpenBLAS, whose threads compete with TensorFlow's for the cores.  pinn holds"
         " scipy's BLAS to one thread during L-BFGS (threadpoolctl); 'limit disabled' replaces that limit with a"
@@ -745,7 +839,7 @@ def report(results, mode):
         add("")
         add("scipy's L-BFGS-B alone, no TensorFlow in the process: a diagonal quadratic with n = 2209 (pinn's weight"
             " count for this network) whose objective makes no BLAS call, maxcor 50 (pinn's lbfgs.history),"
-            " 300 iterations; ms per iteration:")
+            f" {results.get('scipy_iterations', 300)} iterations; ms per iteration:")
         add("")
         add(table(("BLAS threads", "samples: ms/it (1-min load average)", "median ms/it"),
                   [(SCIPY_LABELS[k], ", ".join(f"{x:.2f} ({load:.1f})" for x, load in v), f(statistics.median(x for x, _ in v), ".2f"))
@@ -785,17 +879,18 @@ def report(results, mode):
     add("")
 
     # 7. Targets
-    add("## Targets")
+    add("## Targets" + (" (smoke run: tiny budgets, the verdicts mean nothing)" if mode == "smoke" else ""))
     add("")
     add(table(("target", "figure", "verdict"), targets(results, peer_adam, peer_source)))
     return "\n".join(out)
 
 
 def _adam_default(results, dtype, constraints="auto"):
+    jit, spc = results.get("adam_default") or (DEFAULTS["jit"], DEFAULTS["spc"])
     for block in results["adam"]:
         if block["dtype"] == dtype:
             for r in block["runs"]:
-                if r["jit"] == DEFAULTS["jit"] and r["spc"] == DEFAULTS["spc"] and r["constraints"] == constraints:
+                if r["jit"] == jit and r["spc"] == spc and r["constraints"] == constraints:
                     return r
     return None
 
@@ -881,27 +976,62 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="short version (about 2 minutes)")
     parser.add_argument("--peer", action="store_true", help="also run DeepXDE (benchmarks/peer_deepxde.py) if installed")
     parser.add_argument("--json", metavar="FILE", help="write every figure to FILE as JSON")
+    parser.add_argument("--smoke", action="store_true",
+                        help="every code path with tiny settings in one worker process (about 40 s): checks the script, figures mean nothing")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-loop", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         name, options = args.worker
-        result = WORKERS[name](json.loads(options))
+        options = json.loads(options)
+        BASE_OVERRIDES[:] = options.get("base_overrides", [])
+        result = WORKERS[name](options)
         print(MARK + json.dumps(result), flush=True)
         return 0
+    if args.worker_loop:
+        return worker_loop()
+    if args.smoke and args.quick:
+        parser.error("--smoke and --quick are exclusive")
 
-    mode = "quick" if args.quick else "full"
+    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     plan = PLANS[mode]
+    SHARED["on"] = plan.get("shared_worker", False)
+    base = {"base_overrides": plan["base_overrides"]} if plan.get("base_overrides") else {}
     start = time.perf_counter()
     results = {"mode": mode, "machine": machine_info(), "pinn_defaults": DEFAULTS}
+    if plan.get("adam_default"):
+        results["adam_default"] = list(plan["adam_default"])
     print(f"pinn benchmark ({mode}); progress on stderr", file=sys.stderr)
+    try:
+        measure(plan, base, results, args)
+    finally:
+        close_shared_worker()
+    results["load_average_end"] = os.getloadavg()
+    results["seconds"] = time.perf_counter() - start
+    text = report(results, mode)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    return 0
 
-    results["startup"] = measure_startup(plan["startup_repeats"])
+
+def measure(plan, base, results, args) -> None:
+    """Every measurement of ``plan`` into ``results``; ``base`` goes into every worker's options."""
+    results["startup"] = measure_startup(plan["startup_repeats"], plan.get("startup_tensorflow", True))
     steps = {str(k): v for k, v in plan["adam_steps"].items()}
     constraints = ["auto", "soft"] if plan["adam_soft"] else ["auto"]
-    results["adam"] = [run_worker("adam", {"dtype": dtype, "spc": list(plan["adam_spc"]), "steps": steps, "constraints": constraints},
-                                  label=f"Adam {dtype}") for dtype in ("float32", "float64")]
+    adam_extra = {}
+    if plan.get("adam_jit"):
+        adam_extra["jit"] = list(plan["adam_jit"])
+    if plan.get("adam_default"):
+        adam_extra["soft_config"] = list(plan["adam_default"])
+    results["adam"] = [run_worker("adam", {**base, "dtype": dtype, "spc": list(plan["adam_spc"]), "steps": steps,
+                                           "constraints": constraints, **adam_extra},
+                                  label=f"Adam {dtype}") for dtype in plan.get("adam_dtypes", ("float32", "float64"))]
 
-    lbfgs_options = {"adam_steps": 200, "lbfgs_steps": plan["lbfgs_steps"]}
+    lbfgs_adam = results["lbfgs_adam_steps"] = plan.get("lbfgs_adam_steps", 200)
+    results["blas_lbfgs_steps"] = plan.get("blas_lbfgs_steps", 300)
+    lbfgs_options = {**base, "adam_steps": lbfgs_adam, "lbfgs_steps": plan["lbfgs_steps"]}
     block = run_worker("lbfgs", {**lbfgs_options, "variants": plan["lbfgs_variants"]}, label="L-BFGS")
     block.update(key="default", label="default")
     results["lbfgs"] = [block]
@@ -910,33 +1040,29 @@ def main(argv=None) -> int:
     results["blas"] = []
     for round_ in range(plan["blas_rounds"]):
         for blas in plan["blas_modes"]:
-            options = {"adam_steps": 200, "lbfgs_steps": 300, "variants": [("float64", True)], "no_limit": blas == "no_limit"}
+            options = {**base, "adam_steps": lbfgs_adam, "lbfgs_steps": results["blas_lbfgs_steps"], "variants": [("float64", True)],
+                       "no_limit": blas == "no_limit"}
             out = run_worker("lbfgs", options, label=f"BLAS round {round_ + 1}: {BLAS_LABELS[blas]}")
             results["blas"].append({"mode": blas, "round": round_, **out["runs"][0]})
     scipy_modes = ["default", "openblas1"] + (["threadpoolctl"] if _has_threadpoolctl() else [])
-    results["scipy_lbfgs"] = measure_scipy_lbfgs(2, scipy_modes)
+    results["scipy_iterations"] = plan.get("scipy_iterations", 300)
+    results["scipy_lbfgs"] = measure_scipy_lbfgs(plan.get("scipy_rounds", 2), scipy_modes, results["scipy_iterations"])
 
     results["first_solve"] = [
-        run_worker("first_solve", {"label": label, "overrides": overrides, "jit": jit},
+        run_worker("first_solve", {**base, "label": label, "overrides": overrides, "jit": jit},
                    label=f"first solve: {label}, XLA {'on' if jit else 'off'}")
-        for label, overrides in plan["first_solve"] for jit in (True, False)]
-    results["accuracy"] = run_worker("accuracy", {"ladder": list(plan["ladder"]), "accuracy_bench": plan["accuracy_bench"],
+        for label, overrides in plan["first_solve"] for jit in plan.get("first_solve_jit", (True, False))]
+    noisy = {"noisy_adam_steps": plan["noisy_adam_steps"]} if plan.get("noisy_adam_steps") else {}
+    results["accuracy"] = run_worker("accuracy", {**base, **noisy, "ladder": list(plan["ladder"]), "accuracy_bench": plan["accuracy_bench"],
                                                   "lotka_volterra_lbfgs": plan["lotka_volterra_lbfgs"]}, label="accuracy")
     if plan["budgets"]:
-        extra = run_worker("accuracy", {"quadratic": False, "lotka_volterra": False, "ladder": [], "accuracy_bench": False,
+        extra = run_worker("accuracy", {**base, "quadratic": False, "lotka_volterra": False, "ladder": [], "accuracy_bench": False,
                                         "budgets": plan["budgets"]}, label="step budgets")
         results["budgets"] = extra.get("budgets", [])
 
     if args.peer:
         print("  ... DeepXDE peer", file=sys.stderr, flush=True)
-        results["peer"] = run_peer(args.quick)
-    results["load_average_end"] = os.getloadavg()
-    results["seconds"] = time.perf_counter() - start
-    text = report(results, mode)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
-    return 0
+        results["peer"] = run_peer(results["mode"])
 
 
 DEFAULTS = pinn_defaults()

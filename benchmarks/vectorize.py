@@ -3,11 +3,12 @@
 
     python benchmarks/vectorize.py                 # default settings, 64 members, 8 separate runs to compare
     python benchmarks/vectorize.py --members 16 --separate 4
-    python benchmarks/vectorize.py --quick         # 8 members, short training: a smoke test of the script
+    python benchmarks/vectorize.py --quick         # 8 members, short training (Adam 300, L-BFGS 200)
+    python benchmarks/vectorize.py --smoke         # 2 members, tiny training: checks the script runs (figures mean nothing)
 
-Times the whole ``pinn.solver.solve`` of problems/quadratic.yaml (seed 0,
+Times the whole ``pinn.solve`` of problems/quadratic.yaml (seed 0,
 default settings: compile, train, evaluate) and the whole
-``pinn.vectorized.solve_vectorized`` of the same problem over seeds
+``pinn.solve_vectorized`` of the same problem over seeds
 0..K-1, in one process (the single solve first, so both pay TensorFlow's
 start-up alike; the vectorised solve then re-traces its own, stacked steps).
 Accuracy is the relative L2 error of y against the exact x^2 on the output
@@ -27,6 +28,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = ("training.adam.steps=300", "training.lbfgs.steps=200", "training.steps_per_call=100")
+SMOKE = ("training.adam.steps=20", "training.lbfgs.steps=5", "training.steps_per_call=10", "training.points=16",
+         "output.points=21", "training.jit_compile=false")
 
 
 def relative_error(solution) -> float:
@@ -41,21 +44,26 @@ def show_progress(progress) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--members", type=int, default=None, help="members of the seed sweep (default 64; 8 with --quick)")
-    parser.add_argument("--separate", type=int, default=None, help="separate runs to compare against (default 8; 2 with --quick)")
+    parser.add_argument("--members", type=int, default=None, help="members of the seed sweep (default 64; 8 with --quick, 2 with --smoke)")
+    parser.add_argument("--separate", type=int, default=None, help="separate runs to compare against (default 8; 2 with --quick or --smoke)")
     parser.add_argument("--quick", action="store_true", help="short training (Adam 300, L-BFGS 200): checks the script, not the target")
+    parser.add_argument("--smoke", action="store_true",
+                        help="2 members, Adam 20, L-BFGS 5, 16 points, XLA off, --progress: checks the script runs, figures mean nothing")
     parser.add_argument("--progress", action="store_true", help="print the batch's progress after each block to stderr")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="extra override for every run")
     args = parser.parse_args(argv)
+    if args.smoke and args.quick:
+        parser.error("--smoke and --quick are exclusive")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.path.insert(0, str(ROOT))
     import pinn
-    from pinn.vectorized import solve_vectorized
 
-    members = args.members or (8 if args.quick else 64)
-    separate = args.separate if args.separate is not None else (2 if args.quick else 8)
-    overrides = [*(QUICK if args.quick else ()), *args.overrides]
+    members = args.members or (2 if args.smoke else 8 if args.quick else 64)
+    separate = args.separate if args.separate is not None else (2 if args.quick or args.smoke else 8)
+    overrides = [*(SMOKE if args.smoke else QUICK if args.quick else ()), *args.overrides]
     path = ROOT / "problems" / "quadratic.yaml"
+    if args.smoke:
+        print("SMOKE RUN: tiny budgets; it checks that the script runs, the figures below mean nothing as measurements")
     print(f"quadratic, overrides: {overrides or 'none (default settings)'}; {members} members, {separate} separate runs", flush=True)
 
     start = time.perf_counter()
@@ -67,7 +75,7 @@ def main(argv=None) -> int:
 
     problems = [pinn.load_problem(path, [*overrides, f"training.seed={seed}"]) for seed in range(members)]
     start = time.perf_counter()
-    solutions = solve_vectorized(problems, progress=show_progress if args.progress else None)
+    solutions = pinn.solve_vectorized(problems, progress=show_progress if args.progress or args.smoke else None)
     batch_seconds = time.perf_counter() - start
     errors = np.array([relative_error(s) for s in solutions])
     training = solutions[0].training
