@@ -42,14 +42,22 @@ SAMPLERS: Dict[str, Callable[[int, np.random.Generator], np.ndarray]] = {"grid":
 REDRAW = {"grid": "random", "sobol": "sobol", "random": "random"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Interval:
-    """The interval [low, high] of one independent variable."""
+    """The interval [low, high] of one independent variable; equal to the pair (low, high)."""
 
     low: float
     high: float
 
     dimension = 1  # independent variables
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, (Interval, tuple, list)):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.low, self.high))
 
     @property
     def length(self) -> float:

@@ -2,8 +2,8 @@
 
 A :class:`ProblemError` says which file, which place in it (``equations[1]``,
 ``--set training.seed``), what is wrong and how to fix it, and, for an
-expression, shows the text with a caret under the offending column.  A
-:class:`SolveError` is a failure of the solver itself on a valid problem.
+expression, shows the text with a caret under the offending column.  A solve
+that fails on a valid problem is not an exception: it is the Solution's status.
 """
 
 from __future__ import annotations
@@ -137,7 +137,3 @@ class ProblemError(PinnError):
 
 class PiecewiseLinearWarning(UserWarning):
     """A network with piecewise-linear activations: its second derivative is zero almost everywhere."""
-
-
-class SolveError(PinnError):
-    """The solver could not run a valid problem (not a user mistake in the file)."""

@@ -14,6 +14,7 @@ from typing import Dict, Mapping, Optional, Tuple
 import numpy as np
 
 from . import expressions as ex
+from .domain import Interval
 
 #: Smooth activations (infinitely differentiable, or nearly so).
 SMOOTH_ACTIVATIONS = ("tanh", "sin", "cos", "silu", "swish", "gelu", "softplus", "sigmoid", "elu", "selu", "mish", "gaussian")
@@ -175,7 +176,7 @@ class Problem:
     name: str
     description: str
     variable: str
-    domain: Tuple[float, float]
+    domain: Interval  # pinn.domain.Interval: the variable's interval (reads as the pair (low, high))
     unknowns: Tuple[str, ...]
     parameters: Tuple[Parameter, ...]
     equations: Tuple[Equation, ...]
@@ -220,6 +221,11 @@ class Problem:
     @property
     def length(self) -> float:
         return self.domain[1] - self.domain[0]
+
+    @property
+    def variables(self) -> Tuple[str, ...]:
+        """The independent variables' names, in order (one today)."""
+        return (self.variable,)
 
     def parameter(self, name: str) -> Parameter:
         for p in self.parameters:

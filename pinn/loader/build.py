@@ -24,6 +24,7 @@ from ..errors import PiecewiseLinearWarning
 from ..problem import PIECEWISE_LINEAR_ACTIVATIONS, Data, NetworkSpec, Parameter, Problem, TrainingSpec
 from ..wellposed import check_equations, check_problem
 from .data_file import read_data, with_inline_data
+from ..domain import Interval
 from .equations import exact_shape, parse_equations, read_conditions, read_domain, read_exact, resolve_equations
 from .fields import TOP_LEVEL_KEYS, read_options
 from .limits import MAX_NAME
@@ -67,7 +68,7 @@ def build(ctx: Context, document: Dict[str, Any], file: Optional[str], default_n
     kind = _kind(equations, conditions)
     as_run = yaml.safe_dump(_plain({"name": name, **with_inline_data(document, data, variable)}), sort_keys=False, allow_unicode=True)
     problem = Problem(
-        name=name, description=description.strip(), variable=variable, domain=domain, unknowns=unknowns,
+        name=name, description=description.strip(), variable=variable, domain=Interval(*domain), unknowns=unknowns,
         parameters=parameters, equations=equations, conditions=conditions, exact=exact, data=data,
         network=network, training=training, reference=reference, output=output, orders=orders, kind=kind,
         file=file, as_run=as_run,
