@@ -35,10 +35,14 @@ caller can report progress, keep best weights and drop stopped members
 
 from __future__ import annotations
 
+import time
 from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 import tensorflow as tf
+
+from .determinism import compiled
+from .phase_support import PhaseOutcome, Progress, Status, TrainingContext, compile_step, interrupts_deferred, weighted_total
 
 #: Armijo's sufficient-decrease constant.
 ARMIJO_C1 = 1e-4
@@ -244,8 +248,9 @@ def gather_members(state: LbfgsState, rows) -> LbfgsState:
 class BatchedLbfgs:
     """Batched L-BFGS on ``value_and_gradients`` with ``history`` pairs per member, run in compiled chunks.
 
-    ``compile`` wraps the chunk (default ``tf.function``; pass ``lambda f: f``
-    to run eagerly).  ``start(positions)`` gives the initial state,
+    ``compile`` wraps the chunk (default :func:`pinn.determinism.compiled`, a
+    ``tf.function`` run on the single-threaded executor for bit-reproducible
+    results; pass ``lambda f: f`` to run eagerly).  ``start(positions)`` gives the initial state,
     ``chunk(state, limit)`` runs until every running member has ``limit``
     iterations, and ``minimize`` runs to ``max_iterations`` or until every
     member has stopped.
@@ -254,7 +259,7 @@ class BatchedLbfgs:
     def __init__(self, value_and_gradients: Callable, history: int = 50, compile: Optional[Callable] = None):
         self.value_and_gradients = value_and_gradients
         self.history = history
-        compile = compile or (lambda f: tf.function(f, reduce_retracing=True))
+        compile = compile or compiled
         self._chunk = compile(lambda state, limit: run_chunk(value_and_gradients, state, limit))
 
     def start(self, positions) -> LbfgsState:
@@ -270,3 +275,159 @@ class BatchedLbfgs:
             done = min(done + chunk_size, max_iterations)
             state = self.chunk(state, done)
         return state
+
+
+# --------------------------------------------------------------------------- the phase: stacked members' L-BFGS
+
+#: L-BFGS iterations per compiled call (progress and best weights are updated between calls).
+LBFGS_CHUNK = 50
+
+
+def stacked_lbfgs_phase(context: TrainingContext, running: np.ndarray) -> list:
+    """L-BFGS per member from its best weights so far: one outcome per member (None for members not run).
+
+    :class:`~pinn.batched_lbfgs.BatchedLbfgs` on the members' weights
+    flattened to rows of [K, n] keeps a history and a line search per member;
+    as scipy's L-BFGS-B with ftol = gtol = 0, a member stops when its line
+    search fails, its loss stops changing or its gradient vanishes.  It runs
+    in compiled chunks of :data:`LBFGS_CHUNK` iterations per member, between
+    which progress is reported, the history recorded and each member's best
+    weights kept.  When half the batch has stopped, the optimizer state of the
+    rest is gathered into a smaller batch (a new stacked model of those
+    members, ``context.rebuild``), so finished members cost nothing: the
+    members' iterates are unchanged by this.
+
+    ``context.counts.member_steps["lbfgs"]`` is kept up to date with each
+    member's iterations so far.  On a KeyboardInterrupt the best weights
+    seen up to the last finished chunk (a chunk interrupted by Ctrl-C is
+    finished first) are copied into ``best``, and the interrupt raised again.
+    """
+    model, residuals, points, best, best_loss = context.model, context.residuals, context.points, context.best, context.best_loss
+    spec, histories, progress, counts, rebuild = context.spec, context.histories, context.progress, context.counts, context.rebuild
+    members = len(histories)
+    member_steps = counts.member_steps.setdefault("lbfgs", [0] * members)
+    full = _LbfgsBatch(model, residuals, points, spec)
+    best_position = tf_variable(full.flatten(best))
+    indices = np.flatnonzero(running)
+    batch = full if len(indices) == members else _LbfgsBatch.for_members(rebuild, indices, points, spec, best_position)
+    iterations = np.zeros(members, dtype=int)
+    reasons = np.zeros(members, dtype=int)
+    stopped = np.zeros(members, dtype=bool)
+    start = time.perf_counter()
+
+    def keep_best():
+        full.assign(best_position)
+        for variable, kept in zip(model.weights, best):
+            kept.assign(variable)
+
+    try:
+        state = batch.start(best_position, indices)
+        done = 0
+        while True:
+            recording = indices[~stopped[indices]]
+            done = min(done + LBFGS_CHUNK, spec.lbfgs.steps)
+            with interrupts_deferred():  # a chunk's iterations and best weights are kept even if Ctrl-C came during it
+                state = batch.optimizer.chunk(state, done)
+                iterations[indices], reasons[indices] = state.iterations.numpy(), state.reason.numpy()
+                stopped[indices] = state.stopped.numpy()
+                totals, terms = (t.numpy() for t in batch.terms_at(state.position))
+                _keep_best(best_position, best_loss, indices, state.position, totals)
+                counts.seconds["lbfgs"], counts.steps["lbfgs"] = time.perf_counter() - start, done
+                member_steps[:] = [int(i) for i in iterations]
+                _record(histories, indices, recording, counts, iterations, totals, terms)
+            if progress is not None:
+                _report_lbfgs(progress, spec, counts, totals[~stopped[indices]], best_loss.numpy()[running])
+            left = indices[~stopped[indices]]
+            if len(left) == 0 or done >= spec.lbfgs.steps:
+                break
+            if len(left) <= len(indices) // 2:
+                state = gather_members(state, np.flatnonzero(~stopped[indices]))
+                indices = left
+                batch = _LbfgsBatch.for_members(rebuild, indices, points, spec, best_position)
+    except KeyboardInterrupt:
+        with interrupts_deferred():
+            counts.seconds["lbfgs"] = time.perf_counter() - start
+            keep_best()
+        raise
+    keep_best()
+    return [None if not running[k] else
+            PhaseOutcome(Status.CONVERGED, f"stopped after {iterations[k]} iterations: {REASONS[reasons[k]]}", int(iterations[k]))
+            if stopped[k] else PhaseOutcome(Status.MAX_STEPS, f"ran {iterations[k]} iterations", int(iterations[k]))
+            for k in range(members)]
+
+
+def tf_variable(value):
+    return tf.Variable(value, trainable=False)
+
+
+class _LbfgsBatch:
+    """A stacked model's weights as rows of [K, n], its loss and gradient, and its batched L-BFGS."""
+
+    def __init__(self, model, residuals, points, spec):
+        self.variables = model.weights
+        self.sizes = [int(np.prod(v.shape[1:])) for v in self.variables]
+        weights = tf.constant(residuals.weights, dtype=model.dtype)
+
+        def loss():
+            terms = residuals.loss_terms(model, points)
+            return weighted_total(weights, terms), terms
+
+        def value_and_gradients(flat):
+            """([K] losses, [K, n] gradients) at the flat weights; a non-finite loss leaves the others' gradients alone."""
+            self.assign(flat)
+            with tf.GradientTape() as tape:
+                total, _ = loss()
+                objective = tf.reduce_sum(tf.where(tf.math.is_finite(total), total, tf.zeros_like(total)))
+            gradients = tape.gradient(objective, self.variables)
+            return total, self.flatten([tf.zeros_like(v) if g is None else g for g, v in zip(gradients, self.variables)])
+
+        def terms_at(flat):
+            self.assign(flat)
+            return loss()
+
+        # XLA off: as for the single run's L-BFGS, it gains nothing per evaluation here.  Compiled once,
+        # for the first evaluation, and inlined into the compiled chunk.
+        value_and_gradients = compile_step(value_and_gradients, spec, xla=False)
+        self.optimizer = BatchedLbfgs(value_and_gradients, spec.lbfgs.history, compile=lambda f: compile_step(f, spec, xla=False))
+        self.terms_at = compile_step(terms_at, spec, xla=False)
+
+    @classmethod
+    def for_members(cls, rebuild, indices, points, spec, positions):
+        """A batch of the members ``indices`` only: their own stacked model (``rebuild(indices)``), points and weights."""
+        model, residuals = rebuild(indices)
+        batch = cls(model, residuals, tf.gather(points, indices), spec)
+        batch.assign(tf.gather(positions, indices))
+        return batch
+
+    def start(self, positions, indices):
+        """The initial L-BFGS state of rows ``indices`` of ``positions`` (one evaluation)."""
+        return self.optimizer.start(tf.gather(positions, indices))
+
+    def flatten(self, tensors):
+        return tf.concat([tf.reshape(t, [t.shape[0], -1]) for t in tensors], axis=1)
+
+    def assign(self, flat):
+        for variable, piece in zip(self.variables, tf.split(flat, self.sizes, axis=1)):
+            variable.assign(tf.reshape(piece, variable.shape))
+
+
+def _keep_best(best_position, best_loss, indices, position, totals) -> None:
+    """Rows ``indices`` of ``best_position`` and ``best_loss`` take the batch's current ones where its loss is lower."""
+    rows = tf.constant(indices[:, None])
+    old = tf.gather(best_loss, indices)
+    improved = np.isfinite(totals) & (totals < old.numpy())
+    best_loss.scatter_nd_update(rows, tf.where(improved, tf.constant(totals, dtype=best_loss.dtype), old))
+    best_position.scatter_nd_update(rows, tf.where(improved[:, None], position, tf.gather(best_position, indices)))
+
+
+def _record(histories, indices, recording, counts, iterations, totals, terms) -> None:
+    """One history row per member still iterating in the last chunk: its steps so far, its loss and terms."""
+    for row, k in enumerate(indices):
+        if k in recording:
+            histories[k].add(counts.offset + int(iterations[k]), counts.index, float(totals[row]), terms[:, row])
+
+
+def _report_lbfgs(progress, spec, counts, running_totals, best_values) -> None:
+    worst = float(np.max(running_totals)) if running_totals.size else float(np.max(best_values))
+    rate = counts.steps["lbfgs"] / max(counts.seconds["lbfgs"], 1e-9)
+    progress(Progress("lbfgs", counts.steps["lbfgs"], spec.lbfgs.steps, worst, float(np.max(best_values)), rate))

@@ -349,7 +349,9 @@ class ProgressDisplay:
             self.stream.write("\n")
         self.phase = progress.phase
         self.last = now
-        name = {"adam": "Adam  ", "lbfgs": "L-BFGS"}.get(progress.phase, progress.phase)
+        from .problem import PHASE_LABELS
+
+        name = PHASE_LABELS.get(progress.phase, progress.phase).ljust(max(map(len, PHASE_LABELS.values())))
         text = (f"  {name} {progress.step:>7d}/{progress.total_steps:<7d} loss {progress.loss:9.3e}  "
                 f"best {progress.best_loss:9.3e}  {progress.steps_per_second:8.0f} steps/s")
         if self.tty:
@@ -406,7 +408,7 @@ def summary_table(problem, solution, reference, metrics, directory, files) -> st
             lines.append(f"  parameter {name} = {value:.8g}{truth}")
     training = solution.training
     lines.append(f"  status  {solution.status.value}: {solution.message}")
-    lines.append(f"  steps   {training.adam_steps} Adam + {training.lbfgs_steps} L-BFGS in {training.train_seconds:.1f} s, "
+    lines.append(f"  steps   {training.summary()} in {training.train_seconds:.1f} s, "
                  f"lowest loss {solution.final_loss:.2e}")
     lines.append(f"  files   {directory}/: {', '.join(sorted(p.name for p in files.values()))}")
     return "\n".join(lines)

@@ -142,8 +142,15 @@ class SmoothnessSpec:
     weight: float = 0.0
 
 
+#: The training phases, by name: their labels in progress lines, tables and plots.  The optimiser
+#: that runs each is the row of the same name in pinn.training.PHASES; its options are the
+#: TrainingSpec field of the same name (training.adam, training.lbfgs).
+PHASE_LABELS = {"adam": "Adam", "lbfgs": "L-BFGS"}
+
+
 @dataclass(frozen=True)
 class TrainingSpec:
+    phases: Tuple[str, ...] = ("adam", "lbfgs")  # run in this order, each from the best weights so far
     points: int = 128
     sampler: str = "grid"
     resample_every: int = 0  # Adam steps between redraws of the collocation points; 0 never

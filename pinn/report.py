@@ -88,6 +88,8 @@ def write_plot(solution, reference, path: Union[str, Path]) -> Path:
     """Four panels: unknowns with the reference, derivatives, pointwise error (log), loss history (log)."""
     from matplotlib.figure import Figure  # no pyplot: a notebook's backend and figures are left alone
 
+    from .problem import PHASE_LABELS
+
     path = Path(path)
     problem = solution.problem
     ref = _reference_values(solution, reference)
@@ -124,9 +126,12 @@ def write_plot(solution, reference, path: Union[str, Path]) -> Path:
             series = np.asarray(series, dtype=float)
             loss_ax.semilogy(steps, np.where(series > 0, series, np.nan), label=name, linewidth=2 if name == "total" else 1)
         phases = history["phase"]
-        if (phases == 1).any() and (phases == 0).any():
-            loss_ax.axvline(steps[np.argmax(phases == 1)], color="gray", linestyle="--", linewidth=1)
-            loss_ax.text(steps[np.argmax(phases == 1)], loss_ax.get_ylim()[1], " L-BFGS", va="top", fontsize=8, color="gray")
+        names = problem.training.phases
+        for index in sorted(set(phases.tolist()) - {int(phases[0])}):  # where each later phase begins
+            begins = steps[np.argmax(phases == index)]
+            label = PHASE_LABELS.get(names[index], names[index]) if index < len(names) else str(index)
+            loss_ax.axvline(begins, color="gray", linestyle="--", linewidth=1)
+            loss_ax.text(begins, loss_ax.get_ylim()[1], f" {label}", va="top", fontsize=8, color="gray")
         loss_ax.legend(fontsize=8)
     loss_ax.set_title("loss history")
     loss_ax.set_xlabel("step")

@@ -47,17 +47,28 @@ def load_solution(directory: Union[str, Path]) -> "Solution":
     model, residuals = build_model(problem)
     for variable, value in zip(model.weights, _read_weights(directory, [tuple(v.shape) for v in model.weights])):
         variable.assign(value)
-    training = TrainingResult(
-        status=status, message=meta["message"], history={}, adam_steps=meta["adam_steps"],
-        lbfgs_steps=meta["lbfgs_steps"], adam_seconds=meta["train_seconds"], lbfgs_seconds=0.0, best_loss=meta["final_loss"],
-    )
+    training = TrainingResult(status=status, message=meta["message"], history={}, phases=_phases(directory, meta),
+                              best_loss=meta["final_loss"])
     return make_solution(problem, model, training, residuals)
 
 
 _RESAVE = "The folder is damaged: solve the problem again to write a new one."
 #: model.json's fields and the types they must have.
-_META_FIELDS = {"status": str, "message": str, "adam_steps": int, "lbfgs_steps": int,
-                "train_seconds": (int, float), "final_loss": (int, float, type(None))}
+_META_FIELDS = {"status": str, "message": str, "train_seconds": (int, float), "final_loss": (int, float, type(None))}
+
+
+def _phases(directory: Path, meta: Dict) -> tuple:
+    """The saved phases (name, steps, seconds, stop); folders from before the phase list give adam_steps and lbfgs_steps."""
+    from .training import PhaseRecord
+
+    raw = meta.get("phases")
+    if raw is None:
+        raw = [{"name": name, "steps": meta.get(f"{name}_steps", 0), "seconds": 0.0, "stop": ""} for name in ("adam", "lbfgs")]
+        raw[0]["seconds"] = meta["train_seconds"]
+    try:
+        return tuple(PhaseRecord(str(p["name"]), int(p["steps"]), float(p["seconds"]), str(p.get("stop", ""))) for p in raw)
+    except (TypeError, KeyError, ValueError, AttributeError):
+        raise _damaged(directory, f"{META_FILE} has a malformed 'phases' list", _RESAVE) from None
 
 
 def _damaged(directory: Path, what: str, fix: str):

@@ -23,7 +23,6 @@ This module imports TensorFlow only inside functions, so the
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -35,8 +34,6 @@ METADATA_FIELDS = ("name", "description", "file", "as_run")
 #: XLA for the stacked Adam block: off, because XLA's CPU batched matmul made a 64-member
 #: quadratic step 3x slower than TensorFlow's own kernels (209 vs 70 ms, 2 cores, float64).
 STACKED_XLA = False
-#: L-BFGS iterations per compiled call (progress and best weights are updated between calls).
-LBFGS_CHUNK = 50
 
 _FIX = "--vectorize only batches runs that differ in parameter values and training.seed: drop --vectorize or sweep only parameters and seeds"
 
@@ -178,7 +175,7 @@ def solve_vectorized(problems: Sequence[Problem], *, progress: Optional[Callable
     Returns one :class:`~pinn.solution.Solution` per member, as
     :func:`pinn.solver.solve` would for that member's problem; each member's
     status, message, history, step counts and lowest loss are its own, but
-    ``adam_seconds`` and ``lbfgs_seconds`` are the wall time of the shared,
+    the seconds of each phase are the wall time of the shared,
     batched phases.  ``progress`` gets a :class:`pinn.training.Progress`
     after each block, with the worst (largest) loss over the running members
     and the largest of their lowest losses.  Raises ValueError when the
@@ -200,236 +197,45 @@ def solve_vectorized(problems: Sequence[Problem], *, progress: Optional[Callable
 
 
 def train_members(model, residuals, problems: Sequence[Problem], *, progress=None) -> List["TrainingResult"]:
-    """Adam on the stacked model, then per-member L-BFGS; one TrainingResult per member.
+    """The phases of ``training.phases`` on the stacked model (pinn.training.run_phases); one TrainingResult per member.
 
-    Mirrors :func:`pinn.training.train` member by member: best weights kept
-    per member, a non-finite loss stops that member only, the best finite
-    weights are restored at the end.
+    The same loop as a single run's: best weights kept per member, a
+    non-finite loss stops that member only, the best finite weights restored
+    at the end.  Seconds are the wall time of the shared, batched phases.
     """
     import tensorflow as tf
 
-    from .training import Status, _Counts, _History, adam_phase, weighted_total
+    from .phase_support import Counts, History, TrainingContext, weighted_total
+    from .training import run_phases
 
     spec = problems[0].training
     dtype = model.dtype
-    members = len(problems)
-    variables = model.weights
     rngs = [np.random.default_rng(p.training.seed + 1) for p in problems]
     points = tf.Variable(_member_points(problems, spec.sampler, rngs), dtype=dtype, trainable=False, name="collocation")
     weights = tf.constant(residuals.weights, dtype=dtype)
-    histories = [_History(residuals.term_names) for _ in problems]
-    best_loss = tf.Variable(np.full(members, np.inf), dtype=dtype, trainable=False)
-    best = [tf.Variable(v, trainable=False) for v in variables]
 
     def loss(x):
         terms = residuals.loss_terms(model, x)
         return weighted_total(weights, terms), terms
 
     def resample():
-        points.assign(_member_points(problems, "random" if spec.sampler == "grid" else spec.sampler, rngs))
+        points.assign(_member_points(problems, "redraw", rngs))
 
-    counts = _Counts()
-    statuses = [Status.MAX_STEPS] * members
-    stops = [dict() for _ in problems]
-    adam_steps = [0] * members
-    lbfgs_steps = [0] * members
-    try:
-        if spec.adam.steps > 0:
-            outcomes = adam_phase(variables, loss, points, best, best_loss, spec, resample, histories, progress, counts, xla=STACKED_XLA)
-            for k, outcome in enumerate(outcomes):
-                statuses[k], stops[k]["adam"], adam_steps[k] = outcome.status, outcome.message, outcome.steps
-        running = np.array([s.success for s in statuses])
-        if spec.lbfgs.steps > 0 and running.any():
-            for k, outcome in enumerate(lbfgs_members(model, residuals, problems, points, best, best_loss, spec, running, histories, progress, counts)):
-                if outcome is not None:
-                    statuses[k], stops[k]["lbfgs"], lbfgs_steps[k] = outcome.status, outcome.message, outcome.steps
-    except KeyboardInterrupt:
-        statuses = [Status.INTERRUPTED] * members
-    _restore_finite_best(variables, best, best_loss)
-    return _member_results(statuses, stops, histories, adam_steps, lbfgs_steps, best_loss.numpy(), counts)
+    def rebuild(indices):
+        return build_stacked_model([problems[i] for i in indices])
 
-
-def _member_results(statuses, stops, histories, adam_steps, lbfgs_steps, best_values, counts) -> List["TrainingResult"]:
-    """One TrainingResult per member, worded as :func:`pinn.training.train` words it; the seconds are the shared phases'."""
-    from .training import STATUS_MESSAGES, Status, TrainingResult
-
-    return [
-        TrainingResult(
-            status=status, message=stops[k]["adam"] if status is Status.NONFINITE_LOSS else STATUS_MESSAGES[status],
-            history=histories[k].arrays(), adam_steps=adam_steps[k] if status is Status.NONFINITE_LOSS else counts.adam_steps,
-            lbfgs_steps=lbfgs_steps[k], adam_seconds=counts.adam_seconds, lbfgs_seconds=counts.lbfgs_seconds,
-            best_loss=float(best_values[k]), stops=stops[k],
-        )
-        for k, status in enumerate(statuses)
-    ]
+    context = TrainingContext(
+        variables=model.weights, loss=loss, points=points, best=[tf.Variable(v, trainable=False) for v in model.weights],
+        best_loss=tf.Variable(np.full(len(problems), np.inf), dtype=dtype, trainable=False), spec=spec, resample=resample,
+        histories=[History(residuals.term_names) for _ in problems], progress=progress, counts=Counts(),
+        members=len(problems), xla=STACKED_XLA, model=model, residuals=residuals, rebuild=rebuild,
+    )
+    return run_phases(context)
 
 
 def _member_points(problems: Sequence[Problem], sampler: str, rngs) -> np.ndarray:
-    """Each member's collocation points as its separate run draws them, stacked to [K, N, 1]."""
-    from .residuals import collocation_points
-
+    """Each member's collocation points as its separate run draws them (``redraw``: as it redraws them), stacked to [K, N, 1]."""
     spec = problems[0].training
-    return np.stack([collocation_points(p.domain, spec.points, sampler, rng) for p, rng in zip(problems, rngs)])
-
-
-def _restore_finite_best(variables, best, best_loss) -> None:
-    """Each member whose lowest loss is finite gets its best weights back."""
-    import tensorflow as tf
-
-    from .training import per_member
-
-    finite = tf.math.is_finite(best_loss)
-    for variable, kept in zip(variables, best):
-        variable.assign(tf.where(per_member(finite, variable), kept, variable))
-
-
-def lbfgs_members(model, residuals, problems, points, best, best_loss, spec, running: np.ndarray, histories, progress, counts) -> list:
-    """L-BFGS per member from its best Adam weights: one outcome per member (None for members not run).
-
-    :class:`~pinn.batched_lbfgs.BatchedLbfgs` on the members' weights
-    flattened to rows of [K, n] keeps a history and a line search per member;
-    as scipy's L-BFGS-B with ftol = gtol = 0, a member stops when its line
-    search fails, its loss stops changing or its gradient vanishes.  It runs
-    in compiled chunks of :data:`LBFGS_CHUNK` iterations per member, between
-    which progress is reported, the history recorded and each member's best
-    weights kept.  When half the batch has stopped, the optimizer state of the
-    rest is gathered into a smaller batch (a new stacked model of those
-    members), so finished members cost nothing: the members' iterates are
-    unchanged by this.
-    """
-    from .batched_lbfgs import REASONS, gather_members
-    from .training import PhaseOutcome, Status
-
-    members = len(histories)
-    full = _LbfgsBatch(model, residuals, points, spec)
-    best_position = tf_variable(full.flatten(best))
-    indices = np.flatnonzero(running)
-    batch = full if len(indices) == members else _LbfgsBatch.for_members(problems, indices, points, spec, best_position)
-    iterations = np.zeros(members, dtype=int)
-    reasons = np.zeros(members, dtype=int)
-    stopped = np.zeros(members, dtype=bool)
-    start = time.perf_counter()
-    state = batch.start(best_position, indices)
-    done = 0
-    while True:
-        recording = indices[~stopped[indices]]
-        done = min(done + LBFGS_CHUNK, spec.lbfgs.steps)
-        state = batch.optimizer.chunk(state, done)
-        iterations[indices], reasons[indices] = state.iterations.numpy(), state.reason.numpy()
-        stopped[indices] = state.stopped.numpy()
-        totals, terms = (t.numpy() for t in batch.terms_at(state.position))
-        _keep_best(best_position, best_loss, indices, state.position, totals)
-        counts.lbfgs_seconds, counts.lbfgs_steps = time.perf_counter() - start, done
-        _record(histories, indices, recording, counts.adam_steps, iterations, totals, terms)
-        if progress is not None:
-            _report_lbfgs(progress, spec, counts, totals[~stopped[indices]], best_loss.numpy()[running])
-        left = indices[~stopped[indices]]
-        if len(left) == 0 or done >= spec.lbfgs.steps:
-            break
-        if len(left) <= len(indices) // 2:
-            state = gather_members(state, np.flatnonzero(~stopped[indices]))
-            indices = left
-            batch = _LbfgsBatch.for_members(problems, indices, points, spec, best_position)
-    full.assign(best_position)
-    for variable, kept in zip(model.weights, best):
-        kept.assign(variable)
-    return [None if not running[k] else
-            PhaseOutcome(Status.CONVERGED, f"stopped after {iterations[k]} iterations: {REASONS[reasons[k]]}", int(iterations[k]))
-            if stopped[k] else PhaseOutcome(Status.MAX_STEPS, f"ran {iterations[k]} iterations", int(iterations[k]))
-            for k in range(members)]
-
-
-def tf_variable(value):
-    import tensorflow as tf
-
-    return tf.Variable(value, trainable=False)
-
-
-class _LbfgsBatch:
-    """A stacked model's weights as rows of [K, n], its loss and gradient, and its batched L-BFGS."""
-
-    def __init__(self, model, residuals, points, spec):
-        import tensorflow as tf
-
-        from .batched_lbfgs import BatchedLbfgs
-        from .training import _compile, weighted_total
-
-        self.variables = model.weights
-        self.sizes = [int(np.prod(v.shape[1:])) for v in self.variables]
-        weights = tf.constant(residuals.weights, dtype=model.dtype)
-
-        def loss():
-            terms = residuals.loss_terms(model, points)
-            return weighted_total(weights, terms), terms
-
-        def value_and_gradients(flat):
-            """([K] losses, [K, n] gradients) at the flat weights; a non-finite loss leaves the others' gradients alone."""
-            self.assign(flat)
-            with tf.GradientTape() as tape:
-                total, _ = loss()
-                objective = tf.reduce_sum(tf.where(tf.math.is_finite(total), total, tf.zeros_like(total)))
-            gradients = tape.gradient(objective, self.variables)
-            return total, self.flatten([tf.zeros_like(v) if g is None else g for g, v in zip(gradients, self.variables)])
-
-        def terms_at(flat):
-            self.assign(flat)
-            return loss()
-
-        # XLA off: as for the single run's L-BFGS, it gains nothing per evaluation here.  Compiled once,
-        # for the first evaluation, and inlined into the compiled chunk.
-        value_and_gradients = _compile(value_and_gradients, spec, xla=False)
-        self.optimizer = BatchedLbfgs(value_and_gradients, spec.lbfgs.history, compile=lambda f: _compile(f, spec, xla=False))
-        self.terms_at = _compile(terms_at, spec, xla=False)
-
-    @classmethod
-    def for_members(cls, problems, indices, points, spec, positions):
-        """A batch of the members ``indices`` only: their own stacked model, points and current weights."""
-        import tensorflow as tf
-
-        model, residuals = build_stacked_model([problems[i] for i in indices])
-        batch = cls(model, residuals, tf.gather(points, indices), spec)
-        batch.assign(tf.gather(positions, indices))
-        return batch
-
-    def start(self, positions, indices):
-        """The initial L-BFGS state of rows ``indices`` of ``positions`` (one evaluation)."""
-        import tensorflow as tf
-
-        return self.optimizer.start(tf.gather(positions, indices))
-
-    def flatten(self, tensors):
-        import tensorflow as tf
-
-        return tf.concat([tf.reshape(t, [t.shape[0], -1]) for t in tensors], axis=1)
-
-    def assign(self, flat):
-        import tensorflow as tf
-
-        for variable, piece in zip(self.variables, tf.split(flat, self.sizes, axis=1)):
-            variable.assign(tf.reshape(piece, variable.shape))
-
-
-def _keep_best(best_position, best_loss, indices, position, totals) -> None:
-    """Rows ``indices`` of ``best_position`` and ``best_loss`` take the batch's current ones where its loss is lower."""
-    import tensorflow as tf
-
-    rows = tf.constant(indices[:, None])
-    old = tf.gather(best_loss, indices)
-    improved = np.isfinite(totals) & (totals < old.numpy())
-    best_loss.scatter_nd_update(rows, tf.where(improved, tf.constant(totals, dtype=best_loss.dtype), old))
-    best_position.scatter_nd_update(rows, tf.where(improved[:, None], position, tf.gather(best_position, indices)))
-
-
-def _record(histories, indices, recording, adam_steps: int, iterations, totals, terms) -> None:
-    """One history row per member still iterating in the last chunk: its steps so far, its loss and terms."""
-    for row, k in enumerate(indices):
-        if k in recording:
-            histories[k].add(adam_steps + int(iterations[k]), 1, float(totals[row]), terms[:, row])
-
-
-def _report_lbfgs(progress, spec, counts, running_totals, best_values) -> None:
-    from .training import Progress
-
-    worst = float(np.max(running_totals)) if running_totals.size else float(np.max(best_values))
-    rate = counts.lbfgs_steps / max(counts.lbfgs_seconds, 1e-9)
-    progress(Progress("lbfgs", counts.lbfgs_steps, spec.lbfgs.steps, worst, float(np.max(best_values)), rate))
+    if sampler == "redraw":
+        return np.stack([p.domain.redraw(spec.points, spec.sampler, rng) for p, rng in zip(problems, rngs)])
+    return np.stack([p.domain.sample(spec.points, sampler, rng) for p, rng in zip(problems, rngs)])

@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, Sequence, Tuple, Union
 
 from .. import expressions as ex
 from ..problem import (
-    ACTIVATIONS, CONSTRAINT_MODES, DTYPES, REFERENCE_MODES, SAMPLERS, SCHEDULES, AdamSpec, LbfgsSpec, LossWeights,
+    ACTIVATIONS, CONSTRAINT_MODES, DTYPES, PHASE_LABELS, REFERENCE_MODES, SAMPLERS, SCHEDULES, AdamSpec, LbfgsSpec, LossWeights,
     NetworkSpec, OutputSpec, SmoothnessSpec, TrainingSpec,
 )
 from .limits import LIMITS
@@ -76,6 +76,19 @@ def hidden_layers(ctx: Context, hidden: Any, location: str) -> Tuple[int, ...]:
 
 
 #: For each spec dataclass, a reader per field, in the order they are read.
+def phase_list(ctx: Context, phases: Any, location: str) -> Tuple[str, ...]:
+    """training.phases: a list of phase names from PHASE_LABELS, each at most once, run in that order."""
+    if isinstance(phases, str):
+        phases = [phases]
+    if not isinstance(phases, (list, tuple)) or not phases:
+        raise ctx.error(f"expected a list of phases, got {describe(phases)}", location,
+                        f"Write, e.g., phases: [adam, lbfgs] (phases: {', '.join(PHASE_LABELS)}).")
+    names = tuple(choice(ctx, name, tuple(PHASE_LABELS), f"{location}[{i}]") for i, name in enumerate(phases))
+    if len(set(names)) != len(names):
+        raise ctx.error("a phase is listed twice", location, "List each phase once, in the order to run them.")
+    return names
+
+
 FIELDS: Dict[type, Dict[str, Reader]] = {
     NetworkSpec: {
         "hidden": hidden_layers,
@@ -101,6 +114,7 @@ FIELDS: Dict[type, Dict[str, Reader]] = {
         "data": nonnegative,
     },
     TrainingSpec: {
+        "phases": phase_list,
         "adam": section(AdamSpec),
         "lbfgs": section(LbfgsSpec),
         "smoothness": section(SmoothnessSpec),
