@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -13,13 +13,12 @@ from .solution import Solution, evaluate_model
 
 def build_model(problem: Problem):
     """The trial solution (network with built-in conditions) and the compiled residuals."""
-    import tensorflow as tf
-
     from .constraints import output_scales
+    from .tensorflow_setup import tf_dtype
     from .network import MLP, TrialSolution
     from .residuals import compile_residuals
 
-    dtype = {"float64": tf.float64, "float32": tf.float32}[problem.training.dtype]
+    dtype = tf_dtype(problem.training.dtype)
     built, penalised = split_for_training(problem)
     data_values = problem.data.values if problem.data is not None else None
     scales = output_scales(problem.unknowns, built, problem.length, problem.constants, data_values)
@@ -46,7 +45,7 @@ def make_solution(problem: Problem, model, training, residuals=None) -> Solution
     """
     import tensorflow as tf
 
-    x = np.linspace(problem.domain[0], problem.domain[1], problem.output.points)
+    x = problem.domain.grid(problem.output.points)
     orders = problem.reported_orders
     everything = evaluate_model(model, problem.unknowns, x, max(orders.values(), default=0))
     values = {u: everything[u][: orders[u] + 1] for u in problem.unknowns}
@@ -54,7 +53,7 @@ def make_solution(problem: Problem, model, training, residuals=None) -> Solution
     parameters.update({name: float(v.numpy()) for name, v in model.parameters.items()})
     rms = {}
     if residuals is not None and residuals.equations:
-        fresh = tf.constant(((x[1:] + x[:-1]) / 2).reshape(-1, 1), dtype=model.dtype)
+        fresh = tf.constant(problem.domain.between(problem.output.points), dtype=model.dtype)
         rms = {name: float(np.sqrt(np.mean(r**2))) for name, r in residuals.equation_residuals(model, fresh).items()}
     return Solution(problem=problem, x=x, values=values, parameters=parameters, training=training, model=model,
                     equation_residuals=rms)

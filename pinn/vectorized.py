@@ -133,15 +133,14 @@ def build_stacked_model(problems: Sequence[Problem]):
     scales, trainable-parameter initial values and the varying fixed parameters
     are [K] arrays held as [K, 1, 1] tensors; everything else is shared.
     """
-    import tensorflow as tf
-
     from .constraints import output_scales
+    from .tensorflow_setup import tf_dtype
     from .network import MLP, TrialSolution
     from .residuals import compile_residuals
     from .solver import split_for_training
 
     first = problems[0]
-    dtype = {"float64": tf.float64, "float32": tf.float32}[first.training.dtype]
+    dtype = tf_dtype(first.training.dtype)
     built, penalised = split_for_training(first)
     varying = varying_parameters(problems)
     shared = {name: value for name, value in first.constants.items() if name not in varying}
