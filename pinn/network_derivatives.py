@@ -148,8 +148,10 @@ def _compiled_derivatives(model, order: int, dtype) -> Callable:
     key = (order, dtype)
     if key not in per_model:
         steps = dense_chain(model) if order > taylor.NESTED_TAPE_MAX_ORDER else None
+        held = weakref.ref(model)  # the cache is keyed weakly by the model: its entry must not keep the model alive
 
         def function(x):
+            model = held()
             if order > taylor.NESTED_TAPE_MAX_ORDER and taylor.supports(model):  # a pinn model: Taylor mode
                 return taylor.derivatives(model, x, order)
             if steps is not None:  # a plain stack of Dense layers: Taylor mode too

@@ -458,3 +458,20 @@ def test_other_models_keep_nested_tapes():
     got = pinn.derivatives(_smooth_model("sin-lambda", "float64"), XS, 5)
     u = W * XS + B
     np.testing.assert_allclose(got[5][:, 0], A * W**5 * np.cos(u), **F64)
+
+
+def test_the_compiled_derivatives_cache_does_not_keep_a_model_alive():
+    import gc
+    import weakref
+
+    import tensorflow as tf
+
+    from pinn import network_derivatives
+
+    model = tf.keras.Sequential([tf.keras.Input(shape=(1,)), tf.keras.layers.Dense(4, activation="tanh"), tf.keras.layers.Dense(1)])
+    pinn.derivatives(model, np.linspace(0.0, 1.0, 5), order=2)
+    assert model in network_derivatives._compiled
+    held = weakref.ref(model)
+    del model
+    gc.collect()
+    assert held() is None
