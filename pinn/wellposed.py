@@ -38,20 +38,27 @@ the fix.  numpy only (no TensorFlow): it runs on every load.
   evaluation (:func:`memory_estimate`) must stay under a cap
   (:func:`memory_cap`: 16 GiB, or 90% of the machine's memory if less, or
   ``PINN_MEMORY_LIMIT_GIB``).
+
+The conditions and equations are checked here; the loss weights, points and
+domain scale in :mod:`pinn.training_checks`, the memory in
+:mod:`pinn.memory_estimate` (both re-exported from here).
 """
 
 from __future__ import annotations
 
-import math
-import os
-from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import expressions as ex
-from .errors import ProblemError
-from .problem import Condition, Data, Equation, Parameter, Problem
+from .memory_estimate import (  # noqa: F401  (re-exported: pinn.wellposed.memory_estimate, MEMORY_CAP, ...)
+    EVALUATION_BATCH, FIXED_BYTES, GIB, MACHINE_SHARE, MEMORY_CAP, MEMORY_ENV, MEMORY_PARTS, NESTED_TAPE_MAX_ORDER,
+    MemoryEstimate, check_memory, memory_cap, memory_estimate,
+)
+from .problem import Data, Equation, Parameter, Problem
+from .training_checks import (  # noqa: F401  (re-exported: pinn.wellposed.minimum_points, ...)
+    MIN_POINTS, SCALE_LIMITS, _error, check_domain_scale, check_points, check_weights, minimum_points,
+)
 
 #: Seed of the random draws (fixed: the same file always gets the same verdict).
 SEED = 20_240_917
@@ -60,10 +67,6 @@ DRAWS = 16
 #: Magnitudes of the random values given to the unknowns: 1 catches most, 1e6
 #: separates a tiny but real coefficient (1e-15*y) from rounding.
 MAGNITUDES = (1.0, 1e6)
-
-
-def _error(file: Optional[str], message: str, location: str, fix: str, source: Optional[str] = None) -> ProblemError:
-    return ProblemError(message, file=file, location=location, fix=fix, source=source)
 
 
 # ------------------------------------------------------------------ random evaluation
@@ -275,6 +278,19 @@ def _and(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
 
 
+def _jacobian(residuals, keys, rng: np.random.Generator, draws: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(residuals [conditions, draws], d residual / d key [draws, conditions, keys]) at random values, by central differences."""
+    base = {key: _draw(rng, 1.0, draws) for key in keys}
+    values = np.array([_values(r, base) for r in residuals])  # [conditions, draws]
+    jacobian = np.zeros((draws, len(residuals), len(keys)))
+    for j, key in enumerate(keys):
+        step = 1e-5 * np.maximum(1.0, np.abs(base[key]))
+        up = [_values(r, {**base, key: base[key] + step}) for r in residuals]
+        down = [_values(r, {**base, key: base[key] - step}) for r in residuals]
+        jacobian[:, :, j] = ((np.array(up) - np.array(down)) / (2 * step)).T
+    return values, jacobian
+
+
 def _check_independent(conditions, residuals, trainable, rng, data, file) -> None:
     """The conditions' Jacobian (point values and trainable parameters) has full rank at random point values."""
     keys = []
@@ -283,18 +299,11 @@ def _check_independent(conditions, residuals, trainable, rng, data, file) -> Non
             if key not in keys:
                 keys.append(key)
     keys += [n for n in trainable if any(isinstance(i, ex.Name) and i.name == n for r in residuals for i in ex.walk(r))]
-    count, width = len(conditions), len(keys)
+    count = len(conditions)
     if count < 2:
         return
     draws = 4
-    base = {key: _draw(rng, 1.0, draws) for key in keys}
-    values = np.array([_values(r, base) for r in residuals])  # [conditions, draws]
-    jacobian = np.zeros((draws, count, width))
-    for j, key in enumerate(keys):
-        step = 1e-5 * np.maximum(1.0, np.abs(base[key]))
-        up = [_values(r, {**base, key: base[key] + step}) for r in residuals]
-        down = [_values(r, {**base, key: base[key] - step}) for r in residuals]
-        jacobian[:, :, j] = ((np.array(up) - np.array(down)) / (2 * step)).T
+    values, jacobian = _jacobian(residuals, keys, rng, draws)
     usable = [d for d in range(draws) if np.all(np.isfinite(jacobian[d])) and np.all(np.isfinite(values[:, d]))]
     if not usable:
         return
@@ -356,315 +365,6 @@ def check_conditions(problem: Problem) -> None:
     _check_identities(conditions, residuals, trainable, rng, problem.file)
     _check_fixed_pairs(conditions, constants, trainable, rng, problem.data, problem.file)
     _check_independent(conditions, residuals, trainable, rng, problem.data, problem.file)
-
-
-# ------------------------------------------------------------------ loss weights
-
-
-def _penalised(problem: Problem) -> List[Condition]:
-    """The conditions that become loss terms (as the solver splits them)."""
-    if problem.training.constraints == "soft":
-        return list(problem.conditions)
-    from .constraints import split_conditions
-
-    return split_conditions(problem.conditions, problem.unknowns, problem.orders)[1]
-
-
-def check_weights(problem: Problem) -> None:
-    """Weights of 0 must not switch off a needed term, nor every term."""
-    weights = problem.training.weights
-    smoothness = problem.training.smoothness
-    penalised = _penalised(problem)
-    terms = []
-    if problem.equations:
-        terms.append(("equations", weights.equations))
-    if penalised:
-        terms.append(("conditions", weights.conditions))
-    if problem.data is not None:
-        terms.append(("data", weights.data))
-    if smoothness.weight > 0:
-        terms.append(("smoothness", smoothness.weight))
-    if terms and all(weight == 0 for _, weight in terms):
-        present = ", ".join(name for name, _ in terms)
-        raise _error(problem.file, f"every loss term has weight 0 ({present}), so there is nothing to train", "training.weights",
-                     "Give the terms positive weights (the default is 1 for each).")
-    if problem.equations and weights.equations == 0:
-        raise _error(problem.file, "the equations have weight 0, so training ignores them and nothing makes the solution "
-                                   "satisfy them", "training.weights.equations",
-                     "Use a positive weight (the default is 1); for a plain fit to data, remove equations: instead.")
-    if penalised and weights.conditions == 0:
-        listed = ", ".join(c.location for c in penalised)
-        raise _error(problem.file, f"the conditions have weight 0, so training ignores {listed} (penalised in the loss, not "
-                                   "built into the network's output), and the equations are left without them",
-                     "training.weights.conditions", "Use a positive weight (the default is 1).")
-    if problem.data is not None and weights.data == 0 and _data_needed(problem):
-        why = ("they are all a fit has" if not problem.equations else
-               "the conditions alone do not determine the solution" + (" and the trainable parameters"
-                                                                      if problem.trainable_parameters else ""))
-        raise _error(problem.file, f"the data have weight 0, so training ignores them, but {why}", "training.weights.data",
-                     "Use a positive weight (the default is 1).")
-
-
-def _data_needed(problem: Problem) -> bool:
-    if not problem.equations:
-        return True
-    needed = sum(problem.orders[u] for u in problem.unknowns) + len(problem.trainable_parameters)
-    return len(problem.conditions) < needed
-
-
-# ------------------------------------------------------------------ collocation points
-
-
-#: Fewest collocation points whatever the problem.
-MIN_POINTS = 4
-
-
-def minimum_points(conditions: int) -> int:
-    """max(MIN_POINTS, conditions + 2).
-
-    The equations are imposed only at the collocation points: between them a
-    smooth network may take any shape that passes through the residuals'
-    zeros there.  The c conditions fix c numbers of the solution; for the
-    equations, not the conditions, to decide its shape, the points must fix
-    more than that: at least two more, and never fewer than four (a grid of
-    four puts two points inside the domain besides its ends).  This is a
-    floor against degenerate files, not a recommendation (the default is 128).
-    """
-    return max(MIN_POINTS, conditions + 2)
-
-
-def check_points(problem: Problem) -> None:
-    spec = problem.training
-    if not problem.equations and spec.smoothness.weight <= 0:
-        return  # a plain fit uses its observations, not collocation points
-    minimum = minimum_points(len(problem.conditions))
-    if spec.points >= minimum:
-        return
-    what = "the equations are imposed" if problem.equations else "the smoothness penalty is measured"
-    conditions = len(problem.conditions)
-    raise _error(problem.file, f"{spec.points} collocation point{'s' if spec.points != 1 else ''} cannot determine the solution: "
-                               f"{what} only at these points, and a network can match them there and take any shape between; "
-                               f"with {conditions} condition{'s' if conditions != 1 else ''} at least {minimum} points are needed "
-                               f"(the number of conditions plus 2, and at least {MIN_POINTS})",
-                 "training.points", f"Use training.points: {max(minimum, 64)} or more (the default is 128).")
-
-
-# ------------------------------------------------------------------ domain scale
-
-
-#: Bound on length^order (and on its inverse) per dtype.  The network sees the
-#: variable scaled to [-1, 1], so a derivative of order m carries the factor
-#: (2/L)^m, and the equation's residual (for a solution varying by O(1) over
-#: the domain) is of size L^-m.  The loss squares it: a squared residual stays
-#: a normal number only while |r| lies within sqrt of the normal range, about
-#: [1.5e-154, 1.3e154] in float64 and [1.1e-19, 1.8e19] in float32.  Keeping
-#: four digits of margin (for the network's own derivatives, the output
-#: scale and the weights) gives L^m within [1e-150, 1e150] in float64 and
-#: [1e-15, 1e15] in float32; past them the loss of the derivative terms is
-#: zero (or infinite) and training learns nothing from them.
-SCALE_LIMITS = {"float64": 150, "float32": 15}  # as powers of ten
-
-
-def _derivative_order(problem: Problem) -> int:
-    """Highest derivative order the loss needs: equations, conditions, the smoothness penalty."""
-    order = problem.max_order
-    if problem.training.smoothness.weight > 0:
-        order = max(order, problem.training.smoothness.order)
-    return order
-
-
-def check_domain_scale(problem: Problem) -> None:
-    low, high = problem.domain
-    length = high - low
-    if not (math.isfinite(length) and length > 0):
-        raise _error(problem.file, f"the domain [{low:g}, {high:g}] has no positive, finite length", "domain",
-                     "Write domain: [start, end] with start < end, e.g. [0, 1].")
-    order = _derivative_order(problem)
-    if order == 0:
-        return
-    dtype = problem.training.dtype
-    limit = SCALE_LIMITS[dtype]
-    power = order * math.log10(length)
-    if -limit <= power <= limit:
-        return
-    direction = "underflow to 0" if power > 0 else "overflow"
-    raise _error(
-        problem.file,
-        f"the domain is too {'wide' if power > 0 else 'narrow'} for {dtype}: its length {length:g} to the power {order} (the highest "
-        f"derivative order the loss uses) is 1e{power:+.0f}; the network works on the variable scaled to [-1, 1], so the "
-        f"squared residuals of the derivative terms {direction} (length^order must lie between 1e-{limit} and 1e{limit} in {dtype})",
-        "domain",
-        f"Rescale the variable (nondimensionalise): with t = T*s and T = {length:g}, s runs over [0, 1] and each derivative "
-        f"of order k is divided by T^k (y' becomes y'/T, y'' becomes y''/T^2); write the equations in s with domain: [0, 1]."
-        + (" Or use training.dtype: float64." if dtype == "float32" and abs(power) <= SCALE_LIMITS["float64"] else ""),
-    )
-
-
-# ------------------------------------------------------------------ memory
-
-
-GIB = 2**30
-#: The cap on the estimated peak memory when the machine has more than it.
-MEMORY_CAP = 16 * GIB
-#: Share of the machine's physical memory a run may be estimated to take.
-MACHINE_SHARE = 0.9
-#: The environment variable that sets the cap (in GiB) instead.
-MEMORY_ENV = "PINN_MEMORY_LIMIT_GIB"
-#: Python, TensorFlow and compiled graphs before any problem-sized array (measured: 0.74 GB after
-#: importing TensorFlow, 0.15-0.35 GB more for the compiled steps of a small problem).
-FIXED_BYTES = 1 * GIB
-#: Highest order computed by nested tapes; Taylor mode above (pinn.taylor.NESTED_TAPE_MAX_ORDER).
-NESTED_TAPE_MAX_ORDER = 3
-#: Rows of one output-evaluation batch (pinn.solution.evaluate_model).
-EVALUATION_BATCH = 65_536
-
-
-def _activation_factor(order: int, unknowns: int) -> float:
-    """Bytes kept per (row x hidden unit x byte of the dtype) by one training step without XLA.
-
-    Nested tapes (orders up to 3) differentiate the whole graph of the order
-    below, once per output column, so the graph grows by about (1 + 1.65 U)
-    per order: 1.75 (1 + 1.65 U)^m; measured 4.6, 11.9 and 32.7 for orders 1,
-    2 and 3 with one unknown.  Taylor mode (order 4 and up) carries m + 1
-    coefficients per hidden unit: 5 + 3 m (measured 8.4 and 11.7 at orders 4
-    and 6 under XLA, which keeps about half of what the unfused graph keeps).
-    """
-    if order <= NESTED_TAPE_MAX_ORDER:
-        return 1.75 * (1.0 + 1.65 * unknowns) ** order
-    return 5.0 + 3.0 * order
-
-
-#: The parts of the estimate, and the field whose change shrinks each.
-MEMORY_PARTS = {
-    "weights and optimiser state": "network.hidden",
-    "L-BFGS history": "network.hidden",
-    "activations at the training points": "training.points",
-    "output evaluation": "output.points",
-}
-
-
-@dataclass(frozen=True)
-class MemoryEstimate:
-    """Estimated peak bytes of a run, and its parts (by :data:`MEMORY_PARTS` name) at the peak phase."""
-
-    total: float
-    weights: int  # number of trainable numbers
-    parts: Mapping[str, float]
-
-    def field(self) -> str:
-        """The field whose parts weigh most: the one to change."""
-        by_field: Dict[str, float] = {}
-        for name, value in self.parts.items():
-            by_field[MEMORY_PARTS[name]] = by_field.get(MEMORY_PARTS[name], 0.0) + value
-        return max(by_field, key=by_field.get)
-
-
-def memory_estimate(problem: Problem) -> MemoryEstimate:
-    """The peak memory of training and evaluating ``problem``, roughly (within a factor of about 2).
-
-    With n trainable numbers of b bytes, R = training points (plus condition
-    points), H = the sum of the hidden widths, m the derivative order and U
-    the unknowns:
-
-    * Adam: 9 n b (weights, best weights, moments, gradients, updates;
-      measured 9-10) + R H b f(m, U) / 2 (XLA) or R H b f(m, U) (no XLA);
-    * L-BFGS: n (10 b + 160 + 16 min(history, steps)) (TensorFlow's copies,
-      scipy's float64 vectors, and the history pairs, written as they fill;
-      measured 30 n 8 bytes with a short history) + R H b f(m, U);
-    * the output: P H b f(m', U) / 1.6 over the P output points (the
-      equations' residuals at fresh points are taken in one batch; measured
-      7.6 and 19.5 for orders 2 and 3);
-
-    f is :func:`_activation_factor`; observations add 2 M H b (value only).
-    The peak is the largest phase plus :data:`FIXED_BYTES`.
-    """
-    spec = problem.training
-    b = 8 if spec.dtype == "float64" else 4
-    hidden = list(problem.network.hidden)
-    unknowns = len(problem.unknowns)
-    widths = [1, *hidden, unknowns]
-    n = sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(widths[:-1], widths[1:])) + len(problem.trainable_parameters)
-    width_sum = sum(hidden)
-    order = _derivative_order(problem)
-    factor = _activation_factor(order, unknowns)
-    condition_points = len({p for c in _penalised(problem) for p in c.points})
-    rows = spec.points + condition_points  # the loss takes the network at the collocation points even in a fit
-    activations = rows * width_sum * b * factor
-    data = 2.0 * len(problem.data) * width_sum * b if problem.data is not None else 0.0
-    phases: List[Dict[str, float]] = []
-    if spec.adam.steps > 0:
-        xla = spec.jit_compile and not spec.eager
-        phases.append({"weights and optimiser state": 9.0 * n * b,
-                       "activations at the training points": activations * (0.5 if xla else 1.0) + data})
-    if spec.lbfgs.steps > 0:
-        phases.append({"weights and optimiser state": n * (10.0 * b + 160.0), "activations at the training points": activations + data,
-                       "L-BFGS history": 16.0 * n * min(spec.lbfgs.history, spec.lbfgs.steps)})
-    output_order = max(order, max(problem.reported_orders.values(), default=0))
-    output_rows = problem.output.points if problem.equations else min(problem.output.points, EVALUATION_BATCH)
-    phases.append({"weights and optimiser state": 2.0 * n * b,
-                   "output evaluation": output_rows * width_sum * b * _activation_factor(output_order, unknowns) / 1.6})
-    peak = max(phases, key=lambda parts: sum(parts.values()))
-    return MemoryEstimate(total=FIXED_BYTES + sum(peak.values()), weights=n, parts=peak)
-
-
-def machine_memory() -> Optional[int]:
-    """Physical memory of this machine in bytes, if the system says."""
-    try:
-        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
-    return int(pages) * int(size) if pages > 0 and size > 0 else None
-
-
-def memory_cap() -> Tuple[float, str]:
-    """(bytes, how it was chosen): PINN_MEMORY_LIMIT_GIB if set, else 16 GiB or 90% of the machine's memory if less.
-
-    The machine's total memory, not the memory free at this moment: the same
-    file on the same machine always gets the same answer.
-    """
-    text = os.environ.get(MEMORY_ENV, "").strip()
-    if text:
-        try:
-            value = float(text)
-        except ValueError:
-            value = float("nan")
-        if math.isfinite(value) and value > 0:
-            return value * GIB, f"set by {MEMORY_ENV}"
-    machine = machine_memory()
-    if machine is not None and MACHINE_SHARE * machine < MEMORY_CAP:
-        return MACHINE_SHARE * machine, f"{MACHINE_SHARE:.0%} of this machine's {machine / GIB:.1f} GiB"
-    return float(MEMORY_CAP), "pinn's fixed cap"
-
-
-_FIXES = {
-    "network.hidden": "Use fewer or narrower hidden layers (the default [64, 64] has 4,353 weights)",
-    "training.points": "Use fewer collocation points (training.points) or narrower layers",
-    "output.points": "Use fewer output points (output.points, default 501) or narrower layers",
-}
-
-
-def _size(value: float) -> str:
-    return f"{value / GIB:,.1f} GiB" if value >= 0.1 * GIB else f"{value / 2**20:.0f} MiB"
-
-
-def check_memory(problem: Problem) -> None:
-    estimate = memory_estimate(problem)
-    cap, why = memory_cap()
-    if estimate.total <= cap:
-        return
-    where = estimate.field()
-    hidden = problem.network.hidden
-    shape = f"{len(hidden)} x {hidden[0]:,}" if len(set(hidden)) == 1 else "[" + ", ".join(f"{w:,}" for w in hidden) + "]"
-    parts = ", ".join(f"{name} {_size(value)}" for name, value in sorted(estimate.parts.items(), key=lambda kv: -kv[1])
-                      if value >= 0.01 * estimate.total)
-    fix = _FIXES[where]
-    if estimate.parts.get("L-BFGS history", 0.0) >= 0.25 * estimate.total:
-        fix += "; a shorter L-BFGS history (training.lbfgs.history, default 50) also helps"
-    raise _error(problem.file,
-                 f"this run would need about {_size(estimate.total)} of memory, more than the cap of {_size(cap)} ({why}): "
-                 f"the {shape} network has {estimate.weights:,} weights, trained at {problem.training.points:,} points in "
-                 f"{problem.training.dtype}; the largest parts: {parts}",
-                 where, f"{fix}. (On a machine with the memory, {MEMORY_ENV} sets the cap in GiB.)")
 
 
 # ------------------------------------------------------------------ all of it

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pinn import wellposed
+from pinn import memory_estimate, wellposed  # memory_cap looks machine_memory up in pinn.memory_estimate
 from pinn.errors import ProblemError
 from pinn.problem_file import load_problem, problem_from_text
 
@@ -300,12 +300,12 @@ def test_the_estimate_grows_as_measured():
 
 def test_the_cap_is_the_machines_memory_if_smaller(monkeypatch):
     monkeypatch.delenv(wellposed.MEMORY_ENV, raising=False)
-    monkeypatch.setattr(wellposed, "machine_memory", lambda: 4 * 2**30)
+    monkeypatch.setattr(memory_estimate, "machine_memory", lambda: 4 * 2**30)
     cap, why = wellposed.memory_cap()
     assert cap == pytest.approx(0.9 * 4 * 2**30) and "this machine" in why
-    monkeypatch.setattr(wellposed, "machine_memory", lambda: 256 * 2**30)
+    monkeypatch.setattr(memory_estimate, "machine_memory", lambda: 256 * 2**30)
     assert wellposed.memory_cap()[0] == wellposed.MEMORY_CAP
-    monkeypatch.setattr(wellposed, "machine_memory", lambda: None)
+    monkeypatch.setattr(memory_estimate, "machine_memory", lambda: None)
     assert wellposed.memory_cap()[0] == wellposed.MEMORY_CAP
 
 
