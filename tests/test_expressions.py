@@ -770,12 +770,15 @@ def test_canary_yaml_tags_are_not_constructed(canary, text):
         load_problem(path)
 
 
-def test_the_language_module_has_no_eval():
+def test_the_language_modules_have_no_eval():
     import re
 
-    source = (REPO / "pinn" / "expressions.py").read_text(encoding="utf-8")
-    assert not re.search(r"(?<![\w.])(eval|exec|compile|__import__|getattr)\(", source)
-    assert not re.search(r"^\s*(import|from)\s+(ast|sympy)\b", source, re.MULTILINE)
+    paths = sorted((REPO / "pinn").glob("expression*.py"))
+    assert len(paths) == 4  # expressions, expression_nodes, expression_tokens, expression_eval
+    for path in paths:
+        source = path.read_text(encoding="utf-8")
+        assert not re.search(r"(?<![\w.])(eval|exec|compile|__import__|getattr)\(", source), path
+        assert not re.search(r"^\s*(import|from)\s+(ast|sympy)\b", source, re.MULTILINE), path
 
 
 def test_an_expression_error_passes_through_a_context_manager_unchanged():
