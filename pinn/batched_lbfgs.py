@@ -302,58 +302,87 @@ def stacked_lbfgs_phase(context: TrainingContext, running: np.ndarray) -> list:
     seen up to the last finished chunk (a chunk interrupted by Ctrl-C is
     finished first) are copied into ``best``, and the interrupt raised again.
     """
-    model, residuals, points, best, best_loss = context.model, context.residuals, context.points, context.best, context.best_loss
-    spec, histories, progress, counts, rebuild = context.spec, context.histories, context.progress, context.counts, context.rebuild
-    members = len(histories)
-    member_steps = counts.member_steps.setdefault("lbfgs", [0] * members)
-    full = _LbfgsBatch(model, residuals, points, spec)
-    best_position = tf_variable(full.flatten(best))
-    indices = np.flatnonzero(running)
-    batch = full if len(indices) == members else _LbfgsBatch.for_members(rebuild, indices, points, spec, best_position)
-    iterations = np.zeros(members, dtype=int)
-    reasons = np.zeros(members, dtype=int)
-    stopped = np.zeros(members, dtype=bool)
-    start = time.perf_counter()
-
-    def keep_best():
-        full.assign(best_position)
-        for variable, kept in zip(model.weights, best):
-            kept.assign(variable)
-
+    run = _StackedLbfgsRun(context, running)
     try:
-        state = batch.start(best_position, indices)
-        done = 0
-        while True:
-            recording = indices[~stopped[indices]]
-            done = min(done + LBFGS_CHUNK, spec.lbfgs.steps)
-            with interrupts_deferred():  # a chunk's iterations and best weights are kept even if Ctrl-C came during it
-                state = batch.optimizer.chunk(state, done)
-                iterations[indices], reasons[indices] = state.iterations.numpy(), state.reason.numpy()
-                stopped[indices] = state.stopped.numpy()
-                totals, terms = (t.numpy() for t in batch.terms_at(state.position))
-                _keep_best(best_position, best_loss, indices, state.position, totals)
-                counts.seconds["lbfgs"], counts.steps["lbfgs"] = time.perf_counter() - start, done
-                member_steps[:] = [int(i) for i in iterations]
-                _record(histories, indices, recording, counts, iterations, totals, terms)
-            if progress is not None:
-                _report_lbfgs(progress, spec, counts, totals[~stopped[indices]], best_loss.numpy()[running])
-            left = indices[~stopped[indices]]
-            if len(left) == 0 or done >= spec.lbfgs.steps:
-                break
-            if len(left) <= len(indices) // 2:
-                state = gather_members(state, np.flatnonzero(~stopped[indices]))
-                indices = left
-                batch = _LbfgsBatch.for_members(rebuild, indices, points, spec, best_position)
+        run.iterate()
     except KeyboardInterrupt:
         with interrupts_deferred():
-            counts.seconds["lbfgs"] = time.perf_counter() - start
-            keep_best()
+            run.counts.seconds["lbfgs"] = time.perf_counter() - run.start
+            run.keep_best()
         raise
-    keep_best()
-    return [None if not running[k] else
-            PhaseOutcome(Status.CONVERGED, f"stopped after {iterations[k]} iterations: {REASONS[reasons[k]]}", int(iterations[k]))
-            if stopped[k] else PhaseOutcome(Status.MAX_STEPS, f"ran {iterations[k]} iterations", int(iterations[k]))
-            for k in range(members)]
+    run.keep_best()
+    return run.outcomes()
+
+
+class _StackedLbfgsRun:
+    """The members' L-BFGS across chunks: the batch still iterating, each member's counts and best weights."""
+
+    def __init__(self, context: TrainingContext, running: np.ndarray):
+        self.model, self.points, self.best, self.best_loss = context.model, context.points, context.best, context.best_loss
+        self.spec, self.histories, self.progress, self.counts = context.spec, context.histories, context.progress, context.counts
+        self.rebuild, self.running = context.rebuild, running
+        self.members = len(self.histories)
+        self.member_steps = self.counts.member_steps.setdefault("lbfgs", [0] * self.members)
+        self.full = _LbfgsBatch(self.model, context.residuals, self.points, self.spec)
+        self.best_position = tf_variable(self.full.flatten(self.best))
+        self.indices = np.flatnonzero(running)  # the members in the batch being iterated
+        self.batch = self.full if len(self.indices) == self.members else self._batch_of(self.indices)
+        self.iterations = np.zeros(self.members, dtype=int)
+        self.reasons = np.zeros(self.members, dtype=int)
+        self.stopped = np.zeros(self.members, dtype=bool)
+        self.start = time.perf_counter()
+
+    def _batch_of(self, indices) -> "_LbfgsBatch":
+        """A batch of the members ``indices`` only, at their best weights so far."""
+        return _LbfgsBatch.for_members(self.rebuild, indices, self.points, self.spec, self.best_position)
+
+    def iterate(self) -> None:
+        """Chunks until every member has stopped or the steps are done; the batch shrinks when half of it has stopped."""
+        spec = self.spec
+        state = self.batch.start(self.best_position, self.indices)
+        done = 0
+        while True:
+            recording = self.indices[~self.stopped[self.indices]]
+            done = min(done + LBFGS_CHUNK, spec.lbfgs.steps)
+            state, totals = self._chunk(state, done, recording)
+            if self.progress is not None:
+                _report_lbfgs(self.progress, spec, self.counts, totals[~self.stopped[self.indices]],
+                              self.best_loss.numpy()[self.running])
+            left = self.indices[~self.stopped[self.indices]]
+            if len(left) == 0 or done >= spec.lbfgs.steps:
+                break
+            if len(left) <= len(self.indices) // 2:
+                state = gather_members(state, np.flatnonzero(~self.stopped[self.indices]))
+                self.indices = left
+                self.batch = self._batch_of(self.indices)
+
+    def _chunk(self, state, done, recording):
+        """One compiled chunk up to ``done`` iterations and its bookkeeping; returns the new state and the batch's losses."""
+        counts, indices = self.counts, self.indices
+        with interrupts_deferred():  # a chunk's iterations and best weights are kept even if Ctrl-C came during it
+            state = self.batch.optimizer.chunk(state, done)
+            self.iterations[indices], self.reasons[indices] = state.iterations.numpy(), state.reason.numpy()
+            self.stopped[indices] = state.stopped.numpy()
+            totals, terms = (t.numpy() for t in self.batch.terms_at(state.position))
+            _keep_best(self.best_position, self.best_loss, indices, state.position, totals)
+            counts.seconds["lbfgs"], counts.steps["lbfgs"] = time.perf_counter() - self.start, done
+            self.member_steps[:] = [int(i) for i in self.iterations]
+            _record(self.histories, indices, recording, counts, self.iterations, totals, terms)
+        return state, totals
+
+    def keep_best(self) -> None:
+        """Each member's best weights into the full stacked model and ``best``."""
+        self.full.assign(self.best_position)
+        for variable, kept in zip(self.model.weights, self.best):
+            kept.assign(variable)
+
+    def outcomes(self) -> list:
+        """One outcome per member: CONVERGED with its stop reason, MAX_STEPS, or None for a member not run."""
+        iterations, reasons, stopped, running = self.iterations, self.reasons, self.stopped, self.running
+        return [None if not running[k] else
+                PhaseOutcome(Status.CONVERGED, f"stopped after {iterations[k]} iterations: {REASONS[reasons[k]]}", int(iterations[k]))
+                if stopped[k] else PhaseOutcome(Status.MAX_STEPS, f"ran {iterations[k]} iterations", int(iterations[k]))
+                for k in range(self.members)]
 
 
 def tf_variable(value):

@@ -219,61 +219,94 @@ def run_in_workers(tasks: Sequence[Task], out: Path, on_records: OnRecords, slot
     process, so memory TensorFlow keeps per solve cannot pile up.  On any exit
     (Ctrl-C included) the workers are stopped.
     """
-    context = multiprocessing.get_context("spawn")
-    root = Path(out) / PARTIAL
-    queue = deque(tasks)
-    workers = [_Worker(slot, context) for slot in slots[: max(1, len(tasks))]]
+    pool = _Pool(tasks, out, on_records, slots)
     try:
-        while queue or any(w.task is not None for w in workers):
-            for index, worker in enumerate(workers):
-                if worker.task is None and queue:
-                    task = queue.popleft()
-                    try:
-                        worker.connection.send((task, root))
-                    except OSError:  # it died while idle: replace it, lose nothing
-                        worker.process.join(timeout=1)
-                        worker = workers[index] = _Worker(worker.slot, context)
-                        worker.connection.send((task, root))
-                    worker.task = task
-            busy = [w for w in workers if w.task is not None]
+        while pool.queue or any(w.task is not None for w in pool.workers):
+            pool.hand_out()
+            busy = [w for w in pool.workers if w.task is not None]
             wait([w.connection for w in busy] + [w.process.sentinel for w in busy])
-            for index, worker in enumerate(workers):
-                if worker.task is None:
-                    continue
-                if worker.connection.poll():
-                    try:
-                        records = worker.connection.recv()
-                    except (EOFError, OSError):
-                        records = None
-                    if records is not None:
-                        worker.task = None
-                        worker.done += 1
-                        on_records(records)
-                        if worker.done >= TASKS_PER_WORKER and queue:  # a fresh process bounds what a long batch holds
-                            worker.retire()
-                            workers[index] = _Worker(worker.slot, context)
-                        continue
-                if not worker.process.is_alive():
-                    code = worker.process.exitcode
-                    task = worker.task
-                    worker.task = None
-                    for run in task.runs:
-                        shutil.rmtree(root / run.name, ignore_errors=True)
-                    on_records([failure_record(run, CRASHED, f"the worker process died (exit code {code}) while running it; "
-                                               "a likely cause is running out of memory", device=worker.slot.label)
-                                for run in task.runs])
-                    if queue:
-                        workers[index] = _Worker(worker.slot, context)
-        for worker in workers:
+            pool.collect()
+        pool.stop()
+    finally:
+        pool.end()
+
+
+class _Pool:
+    """The worker processes of one :func:`run_in_workers` call and the tasks still to hand out."""
+
+    def __init__(self, tasks: Sequence[Task], out: Path, on_records: OnRecords, slots: Sequence[WorkerSlot]):
+        self.context = multiprocessing.get_context("spawn")
+        self.root = Path(out) / PARTIAL
+        self.queue = deque(tasks)
+        self.on_records = on_records
+        self.workers = [_Worker(slot, self.context) for slot in slots[: max(1, len(tasks))]]
+
+    def hand_out(self) -> None:
+        """Send the next task to each idle worker; one that died while idle is replaced first."""
+        for index, worker in enumerate(self.workers):
+            if worker.task is None and self.queue:
+                task = self.queue.popleft()
+                try:
+                    worker.connection.send((task, self.root))
+                except OSError:  # it died while idle: replace it, lose nothing
+                    worker.process.join(timeout=1)
+                    worker = self.workers[index] = _Worker(worker.slot, self.context)
+                    worker.connection.send((task, self.root))
+                worker.task = task
+
+    def collect(self) -> None:
+        """Take each busy worker's finished task, or record the task of one that died as crashed."""
+        for index, worker in enumerate(self.workers):
+            if worker.task is None:
+                continue
+            if worker.connection.poll() and self._finished(index, worker):
+                continue
+            if not worker.process.is_alive():
+                self._crashed(index, worker)
+
+    def _finished(self, index: int, worker: _Worker) -> bool:
+        """Pass on the worker's records (False if there were none to read); a worker that did its share is replaced."""
+        try:
+            records = worker.connection.recv()
+        except (EOFError, OSError):
+            records = None
+        if records is None:
+            return False
+        worker.task = None
+        worker.done += 1
+        self.on_records(records)
+        if worker.done >= TASKS_PER_WORKER and self.queue:  # a fresh process bounds what a long batch holds
+            worker.retire()
+            self.workers[index] = _Worker(worker.slot, self.context)
+        return True
+
+    def _crashed(self, index: int, worker: _Worker) -> None:
+        """The dead worker's task recorded as crashed (its partial reports removed); a new worker if tasks remain."""
+        code = worker.process.exitcode
+        task = worker.task
+        worker.task = None
+        for run in task.runs:
+            shutil.rmtree(self.root / run.name, ignore_errors=True)
+        self.on_records([failure_record(run, CRASHED, f"the worker process died (exit code {code}) while running it; "
+                                        "a likely cause is running out of memory", device=worker.slot.label)
+                         for run in task.runs])
+        if self.queue:
+            self.workers[index] = _Worker(worker.slot, self.context)
+
+    def stop(self) -> None:
+        """Tell every worker to stop and wait for them (the batch is done)."""
+        for worker in self.workers:
             with contextlib.suppress(OSError):  # a worker that already died
                 worker.connection.send(None)
-        for worker in workers:
+        for worker in self.workers:
             worker.process.join(timeout=30)
-    finally:
-        for worker in workers:
+
+    def end(self) -> None:
+        """Terminate the workers still alive, then kill any that outlast it (on every exit, Ctrl-C included)."""
+        for worker in self.workers:
             if worker.process.is_alive():
                 worker.process.terminate()
-        for worker in workers:
+        for worker in self.workers:
             worker.process.join(timeout=10)
             if worker.process.is_alive():
                 worker.process.kill()
