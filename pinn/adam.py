@@ -16,15 +16,16 @@ import tensorflow as tf
 
 from .phase_support import (PhaseOutcome, Progress, Status, TrainingContext, compile_step, interrupts_deferred, per_member,
                             where_running)
+from .collocation import adam_steps
 from .problem import TrainingSpec
 
 
-def _learning_rate(spec: TrainingSpec):
-    """lr(step) as a function of a float tensor step, per the schedule."""
+def _learning_rate(spec: TrainingSpec, total_steps: int):
+    """lr(step) as a function of a float tensor step, per the schedule, over the phase's ``total_steps``."""
     adam = spec.adam
     start = adam.learning_rate
     final = adam.final_learning_rate if adam.final_learning_rate is not None else start / 100.0
-    steps = max(adam.steps, 1)
+    steps = max(total_steps, 1)
     if adam.schedule == "exponential":
         rate = math.log(final / start) / steps
         return lambda step: start * tf.exp(rate * step)
@@ -43,38 +44,52 @@ def adam_phase(context: TrainingContext, running: np.ndarray) -> List[Optional[P
     member k's own gradient, and Adam is elementwise, so each member follows
     exactly its separate run.  Each member keeps its own best weights and
     stops alone at its first non-finite loss: its updates are masked from
-    then on, so the others go on unchanged.  ``resample()`` redraws ``points``;
+    then on, so the others go on unchanged.  ``resample(step)`` moves ``points`` when ``context.schedule`` says;
     ``context.xla`` False compiles the block without XLA even if the spec asks
     for it.  Members not ``running`` (they failed an earlier phase) take no
     step and get no outcome (None).
     """
-    variables, loss, points, best, best_loss = context.variables, context.loss, context.points, context.best, context.best_loss
-    spec, resample, histories, progress, counts = context.spec, context.resample, context.histories, context.progress, context.counts
-    dtype = best_loss.dtype
-    members = best_loss.shape  # [] for one model, [K] for stacked members
-    first = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
-    second = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
-    count = tf.Variable(0.0, dtype=dtype, trainable=False)
-    learning_rate = _learning_rate(spec)
-    beta1, beta2, epsilon = 0.9, 0.999, 1e-8 if dtype == tf.float32 else 1e-12
-    n_terms = len(histories[0].names)
-    active = tf.Variable(np.asarray(running, dtype=bool).reshape(tuple(members)), trainable=False)
-    failed_step = tf.Variable(tf.zeros(members, dtype), trainable=False)  # the step whose loss was non-finite
-    failed_terms = tf.Variable(tf.zeros([n_terms, *members], dtype), trainable=False)
+    return _AdamRun(context, running).run()
 
-    def block(steps):
-        total = tf.zeros(members, dtype=dtype)
-        terms = tf.zeros([n_terms, *members], dtype=dtype)
+
+class _AdamRun:
+    """One Adam phase: the moments, the step count and the per-member masks, the compiled block, the block loop."""
+
+    def __init__(self, context: TrainingContext, running: np.ndarray):
+        self.context, self.running = context, running
+        self.spec, self.schedule, self.counts = context.spec, context.schedule, context.counts
+        variables, best_loss = context.variables, context.best_loss
+        self.dtype = dtype = best_loss.dtype
+        self.members = members = best_loss.shape  # [] for one model, [K] for stacked members
+        self.first = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        self.second = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        self.count = tf.Variable(0.0, dtype=dtype, trainable=False)
+        self.total_steps = adam_steps(self.spec, self.schedule)
+        self.learning_rate = _learning_rate(self.spec, self.total_steps)
+        self.beta1, self.beta2, self.epsilon = 0.9, 0.999, 1e-8 if dtype == tf.float32 else 1e-12
+        self.n_terms = len(context.histories[0].names)
+        self.active = tf.Variable(np.asarray(running, dtype=bool).reshape(tuple(members)), trainable=False)
+        self.failed_step = tf.Variable(tf.zeros(members, dtype), trainable=False)  # the step whose loss was non-finite
+        self.failed_terms = tf.Variable(tf.zeros([self.n_terms, *members], dtype), trainable=False)
+        self.outcomes: List[Optional[PhaseOutcome]] = [None] * len(context.histories)
+
+    def block(self, steps):
+        """``steps`` Adam steps in-graph; returns the last (total, terms) and the steps done."""
+        context, active, count = self.context, self.active, self.count
+        variables, best, best_loss = context.variables, context.best, context.best_loss
+        beta1, beta2 = self.beta1, self.beta2
+        total = tf.zeros(self.members, dtype=self.dtype)
+        terms = tf.zeros([self.n_terms, *self.members], dtype=self.dtype)
         done = tf.constant(0)
         for _ in tf.range(steps):
             with tf.GradientTape() as tape:
-                total, terms = loss(points)
+                total, terms = context.loss(context.points)
                 finite = tf.math.is_finite(total)
                 objective = tf.reduce_sum(where_running(finite & active, total, tf.zeros_like(total)))
             gradients = tape.gradient(objective, variables)
             newly_failed = active & tf.logical_not(finite)
-            failed_step.assign(tf.where(newly_failed, count + 1.0, failed_step))
-            failed_terms.assign(tf.where(newly_failed, terms, failed_terms))
+            self.failed_step.assign(tf.where(newly_failed, count + 1.0, self.failed_step))
+            self.failed_terms.assign(tf.where(newly_failed, terms, self.failed_terms))
             active.assign(active & finite)
             if not tf.reduce_any(active):
                 break
@@ -83,46 +98,62 @@ def adam_phase(context: TrainingContext, running: np.ndarray) -> List[Optional[P
             for kept, variable in zip(best, variables):
                 kept.assign(tf.where(per_member(improved, variable), variable, kept))
             count.assign_add(1.0)
-            rate = learning_rate(count - 1.0) * tf.sqrt(1.0 - beta2**count) / (1.0 - beta1**count)
-            for variable, gradient, m, v in zip(variables, gradients, first, second):
+            rate = self.learning_rate(count - 1.0) * tf.sqrt(1.0 - beta2**count) / (1.0 - beta1**count)
+            for variable, gradient, m, v in zip(variables, gradients, self.first, self.second):
                 if gradient is None:
                     continue
                 m.assign(where_running(active, beta1 * m + (1.0 - beta1) * gradient, m))
                 v.assign(where_running(active, beta2 * v + (1.0 - beta2) * tf.square(gradient), v))
-                variable.assign(where_running(active, variable - rate * m / (tf.sqrt(v) + epsilon), variable))
+                variable.assign(where_running(active, variable - rate * m / (tf.sqrt(v) + self.epsilon), variable))
             done += 1
         return total, terms, done
 
-    compiled = compile_step(block, spec, xla=context.xla)
-    block_size = spec.steps_per_call if spec.resample_every == 0 else min(spec.steps_per_call, spec.resample_every)
-    outcomes: List[Optional[PhaseOutcome]] = [None] * len(histories)
-    while counts.steps["adam"] < spec.adam.steps:
-        size = min(block_size, spec.adam.steps - counts.steps["adam"])
-        with interrupts_deferred():  # a block's steps, seconds and history are counted even if Ctrl-C came during it
-            start = time.perf_counter()
-            total, terms, done = compiled(tf.constant(size))
-            total = np.atleast_1d(total.numpy())
-            elapsed = time.perf_counter() - start
-            counts.seconds["adam"] += elapsed
-            counts.steps["adam"] += int(done.numpy())
-            step = counts.steps["adam"]
-            terms = terms.numpy().reshape(n_terms, -1)
-            still = np.atleast_1d(active.numpy())
-            for k, history in enumerate(histories):
-                if still[k]:
-                    history.add(counts.offset + step, counts.index, float(total[k]), terms[:, k])
-                elif running[k] and outcomes[k] is None:
-                    outcomes[k] = _nonfinite_outcome(histories[k].names, k, failed_step, failed_terms, best_loss)
-        if not still.any():
-            break
-        if progress is not None:
+    def run(self) -> List[Optional[PhaseOutcome]]:
+        """Compiled blocks up to the next change of points, until all steps ran or every member stopped."""
+        compiled = compile_step(self.block, self.spec, xla=self.context.xla)
+        counts, schedule, total_steps = self.counts, self.schedule, self.total_steps
+        while counts.steps["adam"] < total_steps:
+            at = counts.steps["adam"]
+            size = min(self.spec.steps_per_call, schedule.next_change(at, total_steps) - at)
+            with interrupts_deferred():  # a block's steps, seconds and history are counted even if Ctrl-C came during it
+                total, still, rate = self._record(compiled, size)
+            if not still.any():
+                break
+            self._between_blocks(total, still, rate)
+        done = counts.steps["adam"]
+        finished = PhaseOutcome(Status.MAX_STEPS, f"ran all {done} steps", done)
+        return [outcome or finished if self.running[k] else None for k, outcome in enumerate(self.outcomes)]
+
+    def _record(self, compiled, size: int):
+        """Run one block; count its steps and seconds, add the history rows, note members that stopped."""
+        counts, context = self.counts, self.context
+        start = time.perf_counter()
+        total, terms, done = compiled(tf.constant(size))
+        total = np.atleast_1d(total.numpy())
+        elapsed = time.perf_counter() - start
+        counts.seconds["adam"] += elapsed
+        counts.steps["adam"] += int(done.numpy())
+        step = counts.steps["adam"]
+        terms = terms.numpy().reshape(self.n_terms, -1)
+        still = np.atleast_1d(self.active.numpy())
+        for k, history in enumerate(context.histories):
+            if still[k]:
+                history.add(counts.offset + step, counts.index, float(total[k]), terms[:, k])
+            elif self.running[k] and self.outcomes[k] is None:
+                self.outcomes[k] = _nonfinite_outcome(history.names, k, self.failed_step, self.failed_terms, context.best_loss)
+        return total, still, int(done.numpy()) / max(elapsed, 1e-9)
+
+    def _between_blocks(self, total, still, rate: float) -> None:
+        """Report progress; move the points when the schedule says (and forget the best loss when it grew whole)."""
+        context, step = self.context, self.counts.steps["adam"]
+        best_loss = context.best_loss
+        if context.progress is not None:
             worst, worst_best = float(np.max(total[still])), float(np.max(np.atleast_1d(best_loss.numpy())[still]))
-            progress(Progress("adam", step, spec.adam.steps, worst, worst_best, int(done.numpy()) / max(elapsed, 1e-9)))
-        if spec.resample_every and step % spec.resample_every == 0 and step < spec.adam.steps:
-            resample()
-    done = counts.steps["adam"]
-    finished = PhaseOutcome(Status.MAX_STEPS, f"ran all {done} steps", done)
-    return [outcome or finished if running[k] else None for k, outcome in enumerate(outcomes)]
+            context.progress(Progress("adam", step, self.total_steps, worst, worst_best, rate))
+        if step < self.total_steps and self.schedule.changes_at(step):
+            context.resample(step)
+            if self.schedule.resets_best(step):  # the window is the whole domain now: earlier losses measured less
+                best_loss.assign(tf.fill(tf.shape(best_loss), tf.constant(np.inf, self.dtype)))
 
 
 def _nonfinite_outcome(names, member: int, failed_step, failed_terms, best_loss) -> PhaseOutcome:

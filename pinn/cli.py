@@ -224,25 +224,11 @@ def run_batch_command(arguments, out: TextIO = None, err: TextIO = None) -> int:
 
 
 def _run_batch_command(arguments, out: TextIO, err: TextIO) -> int:
-    from .batch import check_batch_output, is_done, parse_sweep, pending_runs, plan_batch, read_record, run_batch
-    from .batch import succeeded, vectorize_check
-    from .batch.workers import parse_gpus
+    """`pinn batch` after parsing: check the plan, then list it or run it and summarise; returns the exit status."""
+    from .batch import is_done, read_record, run_batch
 
     try:
-        sweeps = [parse_sweep(text) for text in arguments.sweeps]
-        plan = plan_batch(arguments.problems, sweeps, arguments.overrides)
-        if arguments.vectorize:
-            vectorize_check(plan)
-        gpus = parse_gpus(arguments.gpus)
-        if arguments.ray is not None and gpus:
-            raise ProblemError("--gpus is for worker processes on this machine; Ray places runs on GPUs itself",
-                               location="--gpus", fix="With --ray, give --gpus-per-run 0.25 instead.")
-        if arguments.gpus_per_run is not None and (arguments.ray is None or not 0 <= arguments.gpus_per_run <= 1):
-            raise ProblemError("--gpus-per-run is a fraction from 0 to 1 and needs --ray", location="--gpus-per-run",
-                               fix="Write e.g. --ray --gpus-per-run 0.25 (four runs share a GPU).")
-        directory = Path(arguments.out)
-        if not arguments.list:
-            check_batch_output(plan, directory, pending_runs(plan, directory, force=arguments.force))
+        plan, gpus, directory = _checked_batch_plan(arguments)
     except ProblemError as error:
         print(f"error: {error}", file=err)
         return EXIT_INVALID
@@ -251,18 +237,57 @@ def _run_batch_command(arguments, out: TextIO, err: TextIO) -> int:
         for run in plan.runs:
             print(f"{run.name:<40} {'done' if run in done and not arguments.force else 'to run'}  ({run.file})", file=out)
         return EXIT_OK
-    jobs = arguments.jobs or (2 * len(gpus) if gpus else 1)
     to_run = len(plan.runs) if arguments.force else len(plan.runs) - len(done)
     if not arguments.quiet:
-        if arguments.ray is not None:
-            where = f"on Ray ({arguments.ray or 'local'})"
-        elif jobs > 1 or gpus:
-            where = f"on {jobs} worker{'s' if jobs > 1 else ''}" + (f" over GPU {','.join(gpus)}" if gpus else "")
-        else:
-            where = "in this process"
-        skipped = "" if arguments.force or not done else f"; {len(done)} already done in {directory}/ (--force runs them again)"
-        print(f"batch: {len(plan.runs)} runs, {to_run} to run {where}{' as vectorised models' if arguments.vectorize else ''}"
-              f"{skipped}", file=out, flush=True)
+        _announce_batch(arguments, plan, gpus, directory, done, to_run, out)
+    try:
+        records = run_batch(plan, directory, jobs=arguments.jobs, gpus=gpus, ray_address=arguments.ray,
+                            gpus_per_run=arguments.gpus_per_run, vectorize=arguments.vectorize, force=arguments.force,
+                            plot=not arguments.no_plot, on_record=_batch_record_printer(arguments, to_run, out, err))
+    except ProblemError as error:
+        print(f"error: {error}", file=err)
+        return EXIT_INVALID
+    return _batch_outcome(arguments, plan, records, directory, out, err)
+
+
+def _checked_batch_plan(arguments):
+    """(plan, GPUs, output folder) from the batch's arguments, every option checked; raises ProblemError."""
+    from .batch import check_batch_output, parse_sweep, pending_runs, plan_batch, vectorize_check
+    from .batch.workers import parse_gpus
+
+    sweeps = [parse_sweep(text) for text in arguments.sweeps]
+    plan = plan_batch(arguments.problems, sweeps, arguments.overrides)
+    if arguments.vectorize:
+        vectorize_check(plan)
+    gpus = parse_gpus(arguments.gpus)
+    if arguments.ray is not None and gpus:
+        raise ProblemError("--gpus is for worker processes on this machine; Ray places runs on GPUs itself",
+                           location="--gpus", fix="With --ray, give --gpus-per-run 0.25 instead.")
+    if arguments.gpus_per_run is not None and (arguments.ray is None or not 0 <= arguments.gpus_per_run <= 1):
+        raise ProblemError("--gpus-per-run is a fraction from 0 to 1 and needs --ray", location="--gpus-per-run",
+                           fix="Write e.g. --ray --gpus-per-run 0.25 (four runs share a GPU).")
+    directory = Path(arguments.out)
+    if not arguments.list:
+        check_batch_output(plan, directory, pending_runs(plan, directory, force=arguments.force))
+    return plan, gpus, directory
+
+
+def _announce_batch(arguments, plan, gpus, directory, done, to_run: int, out: TextIO) -> None:
+    """Print the batch's opening line: how many runs, how many to run, and where."""
+    jobs = arguments.jobs or (2 * len(gpus) if gpus else 1)
+    if arguments.ray is not None:
+        where = f"on Ray ({arguments.ray or 'local'})"
+    elif jobs > 1 or gpus:
+        where = f"on {jobs} worker{'s' if jobs > 1 else ''}" + (f" over GPU {','.join(gpus)}" if gpus else "")
+    else:
+        where = "in this process"
+    skipped = "" if arguments.force or not done else f"; {len(done)} already done in {directory}/ (--force runs them again)"
+    print(f"batch: {len(plan.runs)} runs, {to_run} to run {where}{' as vectorised models' if arguments.vectorize else ''}"
+          f"{skipped}", file=out, flush=True)
+
+
+def _batch_record_printer(arguments, to_run: int, out: TextIO, err: TextIO):
+    """The on_record callback: a numbered line per finished run, its warnings, and one warning if no GPU is seen."""
     counter = [0, 0]  # runs reported, GPU warning given
 
     def on_record(record) -> None:
@@ -276,13 +301,13 @@ def _run_batch_command(arguments, out: TextIO, err: TextIO) -> int:
             print("warning: --gpus was given but the workers' TensorFlow sees no GPU, so the runs use the CPU. "
                   'On a GPU box: pip install "tensorflow[and-cuda]" and check nvidia-smi.', file=err)
 
-    try:
-        records = run_batch(plan, directory, jobs=arguments.jobs, gpus=gpus, ray_address=arguments.ray,
-                            gpus_per_run=arguments.gpus_per_run, vectorize=arguments.vectorize, force=arguments.force,
-                            plot=not arguments.no_plot, on_record=on_record)
-    except ProblemError as error:
-        print(f"error: {error}", file=err)
-        return EXIT_INVALID
+    return on_record
+
+
+def _batch_outcome(arguments, plan, records, directory, out: TextIO, err: TextIO) -> int:
+    """Print the summary table (unless quiet) and any runs that did not succeed; returns the exit status."""
+    from .batch import succeeded
+
     if not arguments.quiet:
         from .batch import markdown_table, summary_rows
 
@@ -401,6 +426,15 @@ def summary_table(problem, solution, reference, metrics, directory, files) -> st
         lines.append(f"  errors: none computed ({why})")
     for name, rms in solution.equation_residuals.items():
         lines.append(f"  {name} RMS residual at fresh points: {rms:.2e}")
+    for attempt in solution.attempts:
+        lines.append(f"  first attempt ({attempt['steps']}, {attempt['train_seconds']:.1f} s) failed its check; "
+                     f"trained again with the window growing from the initial point (training.causal: auto)")
+    verification = solution.verification
+    if verification is not None:
+        lines.append(f"  checks  {verification.verdict}: {len(verification.checks) - len(verification.failed)} of "
+                     f"{len(verification.checks)} passed")
+        for check in verification.failed:
+            lines.append(f"    FAILED {check.name}: {check.figure:.2e} > {check.threshold:.0e} ({check.detail})")
     for name, value in solution.parameters.items():
         p = problem.parameter(name)
         if p.trainable:

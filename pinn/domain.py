@@ -102,6 +102,17 @@ class Interval:
         x = self.grid(points)
         return ((x[1:] + x[:-1]) / 2).reshape(-1, 1)
 
+    def fresh(self, count: int) -> np.ndarray:
+        """``count`` checking points [count, 1], sorted: both ends, and low + (high - low) frac(k / phi) between.
+
+        The golden-ratio sequence fills the interval evenly at every length and
+        never lands on a grid, Sobol or output point, so the points sit between
+        and beside any set training used.
+        """
+        inner = (np.arange(1, max(count - 2, 0) + 1) * 0.6180339887498949) % 1.0
+        unit = np.sort(np.concatenate([[0.0, 1.0], inner]))
+        return (self.low + (self.high - self.low) * unit).reshape(-1, 1)
+
     def to_unit(self, x):
         """x scaled to [-1, 1]: (x - center) / half_width (numpy or TensorFlow)."""
         return (x - self.center) / self.half_width

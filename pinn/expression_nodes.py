@@ -112,6 +112,18 @@ def walk(node: Node) -> Iterator[Node]:
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "neg": 3, "^": 4}
 
 
+def additive_terms(node: Node) -> Tuple[Node, ...]:
+    """The terms t_i of node = t_1 +- t_2 +- ...: the top-level sums and differences split, signs dropped.
+
+    A residual's scale is sum |t_i|: ``y'' + exp(y)`` has the terms ``y''`` and ``exp(y)``.
+    """
+    if isinstance(node, Binary) and node.operator in "+-":
+        return additive_terms(node.left) + additive_terms(node.right)
+    if isinstance(node, Unary) and node.operator == "-":
+        return additive_terms(node.operand)
+    return (node,)
+
+
 def to_text(node: Node) -> str:
     """Print a tree back as parseable text (fully determined by precedence)."""
     if isinstance(node, Equation):

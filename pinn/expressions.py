@@ -47,7 +47,7 @@ from .expression_eval import (  # noqa: F401
     _scalars, canonical_function, constant_value, evaluate, nonfinite_constant, rewrite, substitute, tensorflow_functions,
 )
 from .expression_nodes import (  # noqa: F401
-    _PRECEDENCE, Binary, Call, Derivative, Equation, Name, Node, Number, PointValue, Span, Unary, _children,
+    _PRECEDENCE, Binary, Call, Derivative, Equation, Name, Node, Number, PointValue, Span, Unary, _children, additive_terms,
     _precedence, to_text, walk,
 )
 from .expression_tokens import (  # noqa: F401

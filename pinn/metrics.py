@@ -147,7 +147,7 @@ def metrics_dict(problem, solution, reference=None, residuals: Optional[Mapping[
         entry["derivatives"] = {str(order): summary.as_dict() for order, summary in by_order.items() if order > 0}
         errors[unknown] = entry
     training = getattr(solution, "training", None)
-    status = getattr(training, "status", None)
+    status = getattr(solution, "status", getattr(training, "status", None))
     result: Dict[str, Any] = {
         "problem": problem.name,
         "errors": errors,
@@ -157,9 +157,16 @@ def metrics_dict(problem, solution, reference=None, residuals: Optional[Mapping[
         "final_loss": _json_number(getattr(training, "best_loss", None)),
         "status": getattr(status, "value", status),
     }
-    message = getattr(training, "message", None)
+    message = getattr(solution, "message", getattr(training, "message", None))
     if message:
         result["message"] = message
+    verification = getattr(solution, "verification", None)
+    if verification is not None:
+        result["verification"] = verification.as_dict()
+    attempts = getattr(solution, "attempts", ())
+    if attempts:
+        result["earlier_attempts"] = [{key: _json_number(v) if isinstance(v, (int, float)) else v for key, v in a.items()}
+                                      for a in attempts]
     learned = parameter_errors(problem, getattr(solution, "parameters", None) or {})
     if learned:
         result["parameter_errors"] = {name: error.as_dict() for name, error in learned.items()}

@@ -25,12 +25,18 @@ from .problem import TrainingSpec
 
 
 class Status(enum.Enum):
-    """Why training ended; ``success`` for the first two."""
+    """How a solve ended; ``success`` for the first two.
+
+    Training ends CONVERGED, MAX_STEPS, NONFINITE_LOSS or INTERRUPTED; a
+    solve whose training succeeded but whose self-check failed
+    (:mod:`pinn.verification`) is CHECK_FAILED.
+    """
 
     CONVERGED = "converged"
     MAX_STEPS = "max_steps"
     NONFINITE_LOSS = "nonfinite_loss"
     INTERRUPTED = "interrupted"
+    CHECK_FAILED = "check_failed"
 
     @property
     def success(self) -> bool:
@@ -42,6 +48,7 @@ STATUS_MESSAGES = {
     Status.MAX_STEPS: "Training ran all its steps.",
     Status.NONFINITE_LOSS: "The loss became non-finite; the best finite weights were kept.",
     Status.INTERRUPTED: "Training was interrupted; the best weights so far were kept.",
+    Status.CHECK_FAILED: "The solution failed its checks.",
 }
 
 
@@ -186,7 +193,7 @@ class TrainingContext:
     best: list
     best_loss: object  # tf.Variable: scalar, or [K]
     spec: TrainingSpec
-    resample: Callable[[], None]
+    resample: Callable[[int], None]  # resample(step): the points for the Adam steps from ``step`` on
     histories: List[History]
     progress: Optional[Callable]
     counts: Counts
@@ -195,3 +202,5 @@ class TrainingContext:
     model: object = None
     residuals: object = None
     rebuild: Optional[Callable] = None
+    schedule: object = None  # pinn.collocation.Schedule: when the points change (of the first member, for stacked ones)
+    refine: Optional[Callable[[], int]] = None  # refine(): move points to where the residual is largest; returns how many

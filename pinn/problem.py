@@ -24,6 +24,8 @@ ACTIVATIONS = SMOOTH_ACTIVATIONS + PIECEWISE_LINEAR_ACTIVATIONS
 
 SAMPLERS = ("grid", "sobol", "random")
 CONSTRAINT_MODES = ("auto", "hard", "soft")
+#: training.causal: auto grows the window from the initial point only on a second attempt, after a failed check.
+CAUSAL_MODES = ("auto", "on", "off")
 DTYPES = ("float64", "float32")
 REFERENCE_MODES = ("auto", "ivp", "bvp", "none")
 SCHEDULES = ("constant", "exponential", "cosine")
@@ -145,15 +147,18 @@ class SmoothnessSpec:
 #: The training phases, by name: their labels in progress lines, tables and plots.  The optimiser
 #: that runs each is the row of the same name in pinn.training.PHASES; its options are the
 #: TrainingSpec field of the same name (training.adam, training.lbfgs).
-PHASE_LABELS = {"adam": "Adam", "lbfgs": "L-BFGS"}
+PHASE_LABELS = {"adam": "Adam", "lbfgs": "L-BFGS", "refine": "L-BFGS on refined points"}
 
 
 @dataclass(frozen=True)
 class TrainingSpec:
-    phases: Tuple[str, ...] = ("adam", "lbfgs")  # run in this order, each from the best weights so far
+    phases: Tuple[str, ...] = ("adam", "lbfgs", "refine")  # run in this order, each from the best weights so far
     points: int = 128
     sampler: str = "grid"
     resample_every: int = 0  # Adam steps between redraws of the collocation points; 0 never
+    refine: float = 0.5  # share of the points the phase refine moves to where the residual is largest, when needed
+    causal: str = "auto"  # grow the window from t0 (IVPs): auto after a failed check, on always, off never
+    growth: int = 8000  # initial-value problems: Adam steps, before training.adam.steps, while the trained window grows from t0
     constraints: str = "auto"
     adam: AdamSpec = field(default_factory=AdamSpec)
     lbfgs: LbfgsSpec = field(default_factory=LbfgsSpec)
@@ -164,6 +169,16 @@ class TrainingSpec:
     steps_per_call: int = 500  # Adam steps per compiled call
     jit_compile: bool = True
     eager: bool = False  # run the steps eagerly, for debugging
+
+
+@dataclass(frozen=True)
+class VerifySpec:
+    """The self-check's thresholds (pinn.verification); a figure above its threshold fails the solve."""
+
+    tolerance: float = 1e-3  # relative L2 error of each unknown against an exact or checked scipy reference
+    residual: float = 1e-3  # rms(residual) / rms(sum of |terms|) of each equation at fresh points
+    generalisation: float = 10.0  # rms residual at fresh points / at training points (judged above 1e-6 relative)
+    conditions: float = 1e-4  # |residual| / (sum of |terms| + max |u|) of each condition
 
 
 @dataclass(frozen=True)
@@ -198,6 +213,7 @@ class Problem:
     kind: str
     file: Optional[str] = None
     as_run: str = ""  # the problem as run (overrides applied), as YAML text
+    verify: VerifySpec = field(default_factory=VerifySpec)
 
     @property
     def constants(self) -> Dict[str, float]:

@@ -129,9 +129,10 @@ class Residuals:
         values = derivatives(model, batch, self.max_order)
         scope = self._scope(model, x, values, count, self.condition_points[:, 0] if self.conditions else ())
         terms = []
+        zeros = tf.zeros_like(scope[self.variable])
         for term in self.equations:
-            residual = ex.evaluate(term.residual, scope, functions)
-            terms.append(_mean_per_member(tf.square(residual + tf.zeros_like(scope[self.variable])), stacked))
+            residual = ex.evaluate(term.residual, scope, functions) + zeros
+            terms.append(_mean_per_member(tf.square(residual), stacked))
         for term in self.conditions:
             residual = ex.evaluate(term.residual, scope, functions)
             square = tf.square(tf.cast(residual, dtype))
@@ -166,14 +167,35 @@ class Residuals:
             scope[unknown] = scope[(unknown, 0)]
         return scope
 
+    def squared_residuals(self, model, x) -> np.ndarray:
+        """sum over equations of r^2 at each point: [N] for x [N, 1], [K, N] for stacked members' x [K, N, 1]."""
+        functions = ex.tensorflow_functions()
+        scope = self._scope(model, x, derivatives(model, x, self.max_order), tf.shape(x)[-2], ())
+        zeros = tf.zeros_like(scope[self.variable])
+        total = zeros
+        for term in self.equations:
+            total += tf.square(ex.evaluate(term.residual, scope, functions) + zeros)
+        return total.numpy()
+
     def equation_residuals(self, model, x) -> dict:
         """{equation name: residual array at the points x [N, 1]} (no conditions, no data)."""
+        return {name: residual for name, (residual, _) in self.equation_parts(model, x).items()}
+
+    def equation_parts(self, model, x) -> dict:
+        """{equation name: (residual r [N], its scale sum_i |t_i| [N])} at x [N, 1], for r = t_1 +- t_2 +- ...
+
+        The scale is what the residual is judged against: r small next to the
+        terms that cancel in it (:func:`pinn.expressions.additive_terms`).
+        """
         functions = ex.tensorflow_functions()
         scope = self._scope(model, x, derivatives(model, x, self.max_order), tf.shape(x)[0], ())
-        return {
-            term.name: (ex.evaluate(term.residual, scope, functions) + tf.zeros_like(x[:, 0])).numpy()
-            for term in self.equations
-        }
+        zeros = tf.zeros_like(x[:, 0])
+        parts = {}
+        for term in self.equations:
+            residual = ex.evaluate(term.residual, scope, functions) + zeros
+            scale = sum((tf.abs(ex.evaluate(t, scope, functions) + zeros) for t in ex.additive_terms(term.residual)), zeros)
+            parts[term.name] = (residual.numpy(), scale.numpy())
+        return parts
 
 
 def compile_residuals(problem: Problem, penalised, scales, constants=None) -> Residuals:

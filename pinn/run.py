@@ -54,7 +54,7 @@ def report_solution(solution, out: Optional[Union[str, Path]] = None, *, plot: b
     from .report import write_report
 
     problem = solution.problem
-    reference = reference_solution(problem, solution.x)
+    reference = solution.reference if solution.verification is not None else reference_solution(problem, solution.x)
     metrics = metrics_dict(problem, solution, reference, solution.equation_residuals)
     files = write_report(solution, reference, metrics, out, plot=plot, extra=extra) if out is not None else {}
     return Run(problem, solution, reference, metrics, files)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Sequence, Union
+from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -40,17 +40,32 @@ class Solution:
     training: "TrainingResult"  # pinn.training.TrainingResult
     model: object = field(repr=False)  # the trained TrialSolution
     equation_residuals: Mapping[str, float] = field(default_factory=dict)  # RMS at fresh points
+    verification: Optional["Verification"] = None  # pinn.verification.Verification: the self-check's checks
+    reference: object = field(default=None, repr=False)  # the pinn.Reference the check compared with, or None
+    attempts: Tuple[Mapping[str, object], ...] = ()  # earlier attempts that failed their check (pinn.solver.solve)
 
     @property
     def status(self) -> "Status":
+        """The training's status, or CHECK_FAILED when training succeeded and the self-check did not."""
+        if self.training.status.success and self.verification is not None and not self.verification.passed:
+            from .phase_support import Status
+
+            return Status.CHECK_FAILED
         return self.training.status
 
     @property
     def success(self) -> bool:
-        return self.training.status.success
+        """Solved: training succeeded and every check passed."""
+        return self.status.success
+
+    @property
+    def verified(self) -> bool:
+        return self.verification is not None and self.verification.passed
 
     @property
     def message(self) -> str:
+        if self.status.value == "check_failed":
+            return self.verification.message
         return self.training.message
 
     @property

@@ -37,13 +37,16 @@ def split_for_training(problem: Problem):
     return split_conditions(problem.conditions, problem.unknowns, problem.orders)
 
 
-def make_solution(problem: Problem, model, training, residuals=None) -> Solution:
-    """Evaluate the trained model on the output grid and freeze the result.
+def make_solution(problem: Problem, model, training, residuals=None, *, check: bool = True) -> Solution:
+    """Evaluate the trained model on the output grid, check it, and freeze the result.
 
-    With ``residuals``, also the RMS residual of each equation at fresh points
-    (the midpoints of the output grid, which training never saw).
+    With ``check`` (the default) the solution checks itself
+    (:mod:`pinn.verification`): each equation's residual at fresh points
+    (needs ``residuals``), each condition, and the error against the
+    problem's reference, computed here; ``Solution.verification`` holds the
+    checks and ``Solution.status`` is CHECK_FAILED when one fails.
     """
-    import tensorflow as tf
+    from .verification import measure, verify
 
     x = problem.domain.grid(problem.output.points)
     orders = problem.reported_orders
@@ -51,24 +54,48 @@ def make_solution(problem: Problem, model, training, residuals=None) -> Solution
     values = {u: everything[u][: orders[u] + 1] for u in problem.unknowns}
     parameters = {p.name: p.value for p in problem.parameters}
     parameters.update({name: float(v.numpy()) for name, v in model.parameters.items()})
-    rms = {}
-    if residuals is not None and residuals.equations:
-        fresh = tf.constant(problem.domain.between(problem.output.points), dtype=model.dtype)
-        rms = {name: float(np.sqrt(np.mean(r**2))) for name, r in residuals.equation_residuals(model, fresh).items()}
-    return Solution(problem=problem, x=x, values=values, parameters=parameters, training=training, model=model,
-                    equation_residuals=rms)
+    solution = Solution(problem=problem, x=x, values=values, parameters=parameters, training=training, model=model)
+    if not check:
+        return solution
+    from .reference import reference_solution
+
+    measurements = measure(problem, model, residuals)
+    reference = reference_solution(problem, x)
+    verification = verify(problem, measurements, x, values, reference)
+    rms = {e.name: e.fresh_rms for e in measurements.equations}
+    return dataclasses.replace(solution, equation_residuals=rms, verification=verification, reference=reference)
 
 
 def solve(problem: Problem, *, seed: Optional[int] = None, progress: Optional[Callable] = None) -> Solution:
-    """Solve ``problem`` with a physics-informed network and return the :class:`Solution`.
+    """Solve ``problem`` with a physics-informed network and return the checked :class:`Solution`.
 
     ``seed`` overrides ``problem.training.seed``; ``progress`` is called with a
-    :class:`pinn.training.Progress` after each block of steps.
+    :class:`pinn.training.Progress` after each block of steps.  Under
+    ``training.causal: auto`` (the default), an initial-value problem whose
+    first solve fails its check is trained once more from scratch with the
+    window growing from the initial point; the failed attempt is kept in
+    ``Solution.attempts``.
     """
-    from .training import train
+    from .collocation import can_grow
 
     if seed is not None:
         problem = dataclasses.replace(problem, training=dataclasses.replace(problem.training, seed=int(seed)))
+    solution = _train_and_check(problem, progress, grow=None)
+    retry = (problem.training.causal == "auto" and solution.status.value == "check_failed" and can_grow(problem))
+    if not retry:
+        return solution
+    again = _train_and_check(problem, progress, grow=True)
+    first = {"causal": False, "status": solution.status.value, "message": solution.message,
+             "train_seconds": solution.training.train_seconds, "steps": solution.training.summary()}
+    return dataclasses.replace(again, attempts=(first,))
+
+
+def _train_and_check(problem: Problem, progress, grow: Optional[bool]) -> Solution:
+    """Build, train (the window growing from t0 if ``grow``; None: as training.causal says) and check."""
+    from .collocation import schedule_for
+    from .training import train
+
     model, residuals = build_model(problem)
-    result = train(model, residuals, problem.training, problem.domain, progress=progress)
+    schedule = schedule_for(problem, grow=grow)
+    result = train(model, residuals, problem.training, problem.domain, progress=progress, schedule=schedule)
     return make_solution(problem, model, result, residuals)

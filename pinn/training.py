@@ -22,6 +22,7 @@ import tensorflow as tf
 from .adam import adam_phase
 from .batched_lbfgs import stacked_lbfgs_phase
 from .lbfgs import lbfgs_phase
+from .refinement import refine_phase
 from .phase_support import (STATUS_MESSAGES, Counts, History, PhaseOutcome, Progress, Status, TrainingContext,
                             interrupts_deferred, per_member, weighted_total)
 from .problem import PHASE_LABELS, TrainingSpec
@@ -47,6 +48,7 @@ class Phase:
 #: The training phases by name (labels in pinn.problem.PHASE_LABELS, options in TrainingSpec).
 PHASES: Dict[str, Phase] = {
     "adam": Phase(lambda spec: spec.adam.steps, adam_phase, adam_phase),
+    "refine": Phase(lambda spec: spec.lbfgs.steps if spec.refine > 0 else 0, refine_phase, refine_phase),
     "lbfgs": Phase(lambda spec: spec.lbfgs.steps, lbfgs_phase, stacked_lbfgs_phase),
 }
 
@@ -107,8 +109,8 @@ class TrainingResult:
     lbfgs_seconds = property(lambda self: self.seconds_of("lbfgs"))
 
     def summary(self) -> str:
-        """``2000 Adam + 708 L-BFGS``: the steps of each phase that ran."""
-        return " + ".join(f"{p.steps} {p.label}" for p in self.phases) or "no training"
+        """``2000 Adam + 708 L-BFGS``: the steps of each phase that ran (phases that did nothing left out)."""
+        return " + ".join(f"{p.steps} {p.label}" for p in self.phases if p.steps) or "no training"
 
 
 def message_for(status: Status, stops: Mapping[str, str], phases: Tuple[str, ...]) -> str:
@@ -182,32 +184,48 @@ def _restore_finite_best(context: TrainingContext) -> None:
         variable.assign(tf.where(per_member(finite, variable), kept, variable))
 
 
-def train(model, residuals: Residuals, spec: TrainingSpec, domain, *, progress: Optional[Callable[[Progress], None]] = None) -> TrainingResult:
+def train(model, residuals: Residuals, spec: TrainingSpec, domain, *, progress: Optional[Callable[[Progress], None]] = None,
+          schedule=None) -> TrainingResult:
     """Fit ``model`` (a :class:`~pinn.network.TrialSolution`) to the residuals: the phases of ``spec`` in order.
 
-    The collocation points come from ``domain`` (:class:`pinn.domain.Interval`),
-    redrawn every ``spec.resample_every`` Adam steps.  A KeyboardInterrupt ends
-    training with status INTERRUPTED and the best weights restored.
+    The collocation points come from ``schedule`` (:class:`pinn.collocation.Schedule`;
+    by default all of ``domain``, redrawn every ``spec.resample_every`` Adam
+    steps).  A KeyboardInterrupt ends training with status INTERRUPTED and the
+    best weights restored.
     """
+    from .collocation import Schedule
     from .domain import Interval
+    from .refinement import CANDIDATES_PER_POINT, needs_refinement, refined_points
 
     dtype = model.dtype
     domain = domain if isinstance(domain, Interval) else Interval(*domain)
+    schedule = schedule or Schedule(domain, spec.points, spec.sampler, spec.resample_every)
     rng = np.random.default_rng(spec.seed + 1)
-    points = tf.Variable(domain.sample(spec.points, spec.sampler, rng), dtype=dtype, trainable=False, name="collocation")
+    points = tf.Variable(schedule.initial(rng), dtype=dtype, trainable=False, name="collocation")
     weights = tf.constant(residuals.weights, dtype=dtype)
 
     def loss(x):
         terms = residuals.loss_terms(model, x)
         return weighted_total(weights, terms), terms
 
-    def resample():
-        points.assign(domain.redraw(spec.points, spec.sampler, rng))
+    def resample(step):
+        points.assign(schedule.points(step, rng))
+
+    def refine():
+        if not residuals.equations:
+            return 0  # nothing to refine by
+        candidates = schedule.domain.fresh(CANDIDATES_PER_POINT * spec.points)
+        squares = residuals.squared_residuals(model, tf.constant(candidates, dtype=dtype))
+        if not needs_refinement(squares, residuals.squared_residuals(model, points)):
+            return 0
+        points.assign(refined_points(points.numpy(), candidates, squares, spec.refine, rng))
+        return int(round(spec.refine * spec.points))
 
     context = TrainingContext(
         variables=model.weights, loss=loss, points=points, best=[tf.Variable(v, trainable=False) for v in model.weights],
         best_loss=tf.Variable(np.inf, dtype=dtype, trainable=False), spec=spec, resample=resample,
         histories=[History(residuals.term_names)], progress=progress, counts=Counts(), model=model, residuals=residuals,
+        schedule=schedule, refine=refine,
     )
     (result,) = run_phases(context)
     return result

@@ -204,21 +204,37 @@ def train_members(model, residuals, problems: Sequence[Problem], *, progress=Non
     """
     import tensorflow as tf
 
+    from .collocation import schedule_for
+    from .refinement import CANDIDATES_PER_POINT, needs_refinement, refined_points
     from .phase_support import Counts, History, TrainingContext, weighted_total
     from .training import run_phases
 
     spec = problems[0].training
     dtype = model.dtype
+    schedules = [schedule_for(p) for p in problems]
     rngs = [np.random.default_rng(p.training.seed + 1) for p in problems]
-    points = tf.Variable(_member_points(problems, spec.sampler, rngs), dtype=dtype, trainable=False, name="collocation")
+    points = tf.Variable(np.stack([s.initial(rng) for s, rng in zip(schedules, rngs)]), dtype=dtype, trainable=False,
+                         name="collocation")
     weights = tf.constant(residuals.weights, dtype=dtype)
 
     def loss(x):
         terms = residuals.loss_terms(model, x)
         return weighted_total(weights, terms), terms
 
-    def resample():
-        points.assign(_member_points(problems, "redraw", rngs))
+    def resample(step):
+        points.assign(np.stack([s.points(step, rng) for s, rng in zip(schedules, rngs)]))
+
+    def refine():
+        if not residuals.equations:
+            return 0  # nothing to refine by
+        candidates = np.stack([s.domain.fresh(CANDIDATES_PER_POINT * spec.points) for s in schedules])
+        squares = residuals.squared_residuals(model, tf.constant(candidates, dtype=dtype))
+        at_points = residuals.squared_residuals(model, points)
+        current = points.numpy()
+        moves = [needs_refinement(squares[k], at_points[k]) for k in range(len(rngs))]
+        points.assign(np.stack([refined_points(current[k], candidates[k], squares[k], spec.refine, rng) if move else current[k]
+                                for k, (rng, move) in enumerate(zip(rngs, moves))]))
+        return [int(round(spec.refine * spec.points)) if move else 0 for move in moves]
 
     def rebuild(indices):
         return build_stacked_model([problems[i] for i in indices])
@@ -227,14 +243,7 @@ def train_members(model, residuals, problems: Sequence[Problem], *, progress=Non
         variables=model.weights, loss=loss, points=points, best=[tf.Variable(v, trainable=False) for v in model.weights],
         best_loss=tf.Variable(np.full(len(problems), np.inf), dtype=dtype, trainable=False), spec=spec, resample=resample,
         histories=[History(residuals.term_names) for _ in problems], progress=progress, counts=Counts(),
-        members=len(problems), xla=STACKED_XLA, model=model, residuals=residuals, rebuild=rebuild,
+        members=len(problems), xla=STACKED_XLA, model=model, residuals=residuals, rebuild=rebuild, schedule=schedules[0],
+        refine=refine,
     )
     return run_phases(context)
-
-
-def _member_points(problems: Sequence[Problem], sampler: str, rngs) -> np.ndarray:
-    """Each member's collocation points as its separate run draws them (``redraw``: as it redraws them), stacked to [K, N, 1]."""
-    spec = problems[0].training
-    if sampler == "redraw":
-        return np.stack([p.domain.redraw(spec.points, spec.sampler, rng) for p, rng in zip(problems, rngs)])
-    return np.stack([p.domain.sample(spec.points, sampler, rng) for p, rng in zip(problems, rngs)])

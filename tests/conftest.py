@@ -15,14 +15,19 @@ import pytest  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 PROBLEMS = ROOT / "problems"
 
+#: The self-check's thresholds so loose that only non-finite figures fail: for runs
+#: too short to be accurate, where what is tested is not the accuracy.  Tests of
+#: the checks themselves (tests/test_verification.py) use the defaults.
+UNCHECKED = ("verify.tolerance=1e9", "verify.residual=1e9", "verify.generalisation=1e9", "verify.conditions=1e9")
+
 #: Short training where accuracy is not the point (XLA off: it costs ~2 s of
 #: compilation per solve and changes nothing but speed on such short runs).
-SHORT = ("training.adam.steps=300", "training.lbfgs.steps=100", "training.jit_compile=false")
+SHORT = ("training.adam.steps=300", "training.lbfgs.steps=100", "training.jit_compile=false", "training.growth=0", *UNCHECKED)
 
 #: Shortest training that still runs both phases (smoke tests).
 TINY = (
     "training.adam.steps=50", "training.lbfgs.steps=10", "training.steps_per_call=50",
-    "training.points=32", "output.points=51", "training.jit_compile=false",
+    "training.points=32", "output.points=51", "training.jit_compile=false", "training.growth=0", *UNCHECKED,
 )
 
 

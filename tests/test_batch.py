@@ -243,7 +243,7 @@ def test_tasks_are_one_per_run_or_one_per_file_when_vectorised():
 def test_summary_table_and_csv_from_records():
     plan = plan_batch([QUADRATIC], seeds("0:2"))
     done = {"run": plan.runs[0].name, "problem": "quadratic", "file": QUADRATIC, "swept": {"training.seed": "0"},
-            "status": "max_steps", "message": "ran", "errors": {"y": {"relative_l2": 1.5e-3, "max_abs": 2e-3, "against": "exact"}},
+            "status": "max_steps", "verdict": "verified", "message": "ran", "errors": {"y": {"relative_l2": 1.5e-3, "max_abs": 2e-3, "against": "exact"}},
             "train_seconds": 2.0, "steps": 60, "steps_per_second": 30.0, "final_loss": 1e-4, "wall_seconds": 2.5,
             "device": "CPU", "vectorized": False, "fingerprint": plan.runs[0].fingerprint}
     failed = failure_record(plan.runs[1], "error", "RuntimeError: boom, twice", device="CPU")
@@ -251,10 +251,10 @@ def test_summary_table_and_csv_from_records():
     records = [done, failed, never]
 
     header, rows = summary_rows(plan, records)
-    assert header == ["problem", "seed", "status", "y rel. L2", "train s", "steps/s"]
-    assert rows == [["quadratic", "0", "max_steps", "1.50e-03", "2.0", "30"],
-                    ["quadratic", "1", "error", "-", "-", "-"],
-                    ["quadratic", "2", "not run", "-", "-", "-"]]
+    assert header == ["problem", "seed", "status", "checks", "y rel. L2", "train s", "steps/s"]
+    assert rows == [["quadratic", "0", "max_steps", "verified", "1.50e-03", "2.0", "30"],
+                    ["quadratic", "1", "error", "-", "-", "-", "-"],  # no verdict: the checks never ran
+                    ["quadratic", "2", "not run", "-", "-", "-", "-"]]
     table = markdown_table(header, rows).splitlines()
     assert len(table) == 2 + 3 and len({len(line) for line in table}) == 1  # padded: every line as wide
     assert table[0].startswith("| problem ") and set(table[1]) <= {"|", "-"}
@@ -266,6 +266,8 @@ def test_summary_table_and_csv_from_records():
     assert float(lines[0]["steps_per_second"]) == 30.0 and lines[0]["vectorized"] == "false"
     assert lines[1]["y.relative_l2"] == "" and lines[1]["message"] == "RuntimeError: boom, twice"  # quoted comma
     assert lines[2]["status"] == "not run"
+    assert [row["verdict"] for row in lines] == ["verified", "", ""]
+    assert list(lines[0])[list(lines[0]).index("status") + 1] == "verdict"  # right after the status
 
 
 def test_summary_of_different_problems_lists_each_runs_unknowns():
@@ -274,7 +276,8 @@ def test_summary_of_different_problems_lists_each_runs_unknowns():
                {**failure_record(plan.runs[1], "max_steps", ""), "errors": {"u": {"relative_l2": 2e-2}}}]
     header, rows = summary_rows(plan, records)
     assert "y rel. L2" not in header and "u rel. L2" not in header  # no mostly-empty column per unknown
-    assert [row[header.index("status") + 1] for row in rows] == ["y 1.00e-03", "u 2.00e-02"]
+    assert header[header.index("status") + 1] == "checks" and [row[header.index("checks")] for row in rows] == ["-", "-"]
+    assert [row[header.index("checks") + 1] for row in rows] == ["y 1.00e-03", "u 2.00e-02"]
     csv_header = summary_csv_text(plan, records).splitlines()[0].split(",")
     assert {"y.relative_l2", "u.relative_l2"} <= set(csv_header)  # the CSV keeps a column per unknown
 

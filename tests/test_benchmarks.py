@@ -158,3 +158,17 @@ def test_derivative_orders_quick(tmp_path):
     for order in range(1, 6):
         for method in ("tape", "taylor"):
             assert f"| {order} | {method} |" in stdout, f"no row for order {order}, {method}"
+
+
+def test_verification_smoke(tmp_path):
+    """The self-check benchmark on the quadratic and the logistic, tiny settings: one row each, the JSON complete."""
+    out = tmp_path / "verification.json"
+    stdout = run_script("verification.py", "--smoke", "--json", str(out), tmp_path=tmp_path, timeout=180)
+    assert stdout.startswith("# pinn self-check benchmark (smoke): 2 problems")
+    rows = [line for line in stdout.splitlines() if line.startswith("| ") and not line.startswith("| problem")]
+    assert [row.split(" | ")[0] for row in rows] == ["| quadratic", "| logistic"]
+    result = json.loads(out.read_text())
+    assert result["mode"] == "smoke" and [r["problem"] for r in result["results"]] == ["quadratic", "logistic"]
+    for record in result["results"]:
+        for side in ("before", "after"):
+            assert record[side]["verdict"] in ("verified", "failed") and record[side]["checks"]

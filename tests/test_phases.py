@@ -52,7 +52,7 @@ def test_the_saved_model_keeps_the_phase_list(tmp_path):
     assert reloaded.training.phases == solution.training.phases
 
 
-@pytest.mark.parametrize("bad, message", [("[newton]", "is not one of adam or lbfgs"), ("[adam, adam]", "listed twice"),
+@pytest.mark.parametrize("bad, message", [("[newton]", "is not one of adam, lbfgs"), ("[adam, adam]", "listed twice"),
                                           ("[]", "expected a list of phases")])
 def test_a_bad_phase_list_is_refused(bad, message):
     with pytest.raises(pinn.ProblemError, match=message):

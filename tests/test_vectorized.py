@@ -15,14 +15,16 @@ from pinn.saved import load_solution
 from pinn.training import Progress, Status
 from pinn.vectorized import build_stacked_model, solve_vectorized, vectorize_problem_reason
 
-from conftest import ROOT, problem_path
+from conftest import ROOT, UNCHECKED, problem_path
 
-#: Adam only: vectorised members must follow their separate runs step by step.
+#: Adam only: vectorised members must follow their separate runs step by step (150 steps: no growth
+#: before them; far too short to pass the self-check, which is not the point here: UNCHECKED).
 ADAM_ONLY = ("training.adam.steps=150", "training.lbfgs.steps=0", "training.steps_per_call=50",
-             "training.points=64", "output.points=101", "training.jit_compile=false")
-#: Both phases, long enough for L-BFGS to reach accuracy well below the Adam level.
+             "training.points=64", "output.points=101", "training.jit_compile=false", "training.growth=0", *UNCHECKED)
+#: Both phases, long enough for L-BFGS to reach accuracy well below the Adam level (300 Adam steps: no growth
+#: before them, as conftest's SHORT).
 BOTH = ("training.adam.steps=300", "training.lbfgs.steps=100", "training.steps_per_call=150",
-        "training.points=64", "output.points=101", "training.jit_compile=false")
+        "training.points=64", "output.points=101", "training.jit_compile=false", "training.growth=0")
 
 
 def decay(k, seed=0, overrides=ADAM_ONLY):
@@ -169,7 +171,9 @@ def test_member_solutions_look_like_separate_ones(decay_sweep):
         assert solution.parameters["k"] == problem.parameter("k").value
         assert set(solution.equation_residuals) == {"equation[0]"}
         history = solution.history
-        assert history["phase"][0] == 0 and history["phase"][-1] == 1
+        # "phase" is the index in training.phases: from the first phase (Adam) to the last that trained
+        trained = [problem.training.phases.index(p.name) for p in solution.training.phases if p.steps > 0]
+        assert history["phase"][0] == trained[0] == 0 and history["phase"][-1] == trained[-1] > 0
         assert np.all(np.diff(history["step"]) > 0)
         assert solution.final_loss == pytest.approx(np.min(history["total"]), rel=1e-6)
 

@@ -30,7 +30,8 @@ SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
 
 #: Solver statuses a finished run can have; runs with any other status are run again on resume.
-FINISHED = ("converged", "max_steps", "nonfinite_loss")
+#: Only the first two are solved (pinn.batch.succeeded); the others finished and failed.
+FINISHED = ("converged", "max_steps", "nonfinite_loss", "check_failed")
 #: Statuses a batch gives runs that did not finish: an exception, a dead worker, never started.
 ERROR, CRASHED, NOT_RUN = "error", "crashed", "not run"
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
 
 from .execute import first_line
-from .plan import FINISHED, NOT_RUN, SUMMARY_CSV, SUMMARY_MD, BatchPlan, read_record
+from .execute import succeeded
+from .plan import NOT_RUN, SUMMARY_CSV, SUMMARY_MD, BatchPlan, read_record
 from .execute import failure_record
 
 def summary_records(plan: BatchPlan, out: Path) -> List[Dict[str, Any]]:
@@ -46,7 +47,7 @@ def summary_rows(plan: BatchPlan, records: Sequence[Mapping[str, Any]]) -> Tuple
     unknowns = _unknowns(records)
     shared = all(set(r.get("errors", {})) in (set(unknowns), set()) for r in records)
     error_header = [f"{u} rel. L2" for u in unknowns] if shared else ["rel. L2 error"]
-    header = ["problem", *(s.label for s in plan.sweeps), "status", *error_header, "train s", "steps/s"]
+    header = ["problem", *(s.label for s in plan.sweeps), "status", "checks", *error_header, "train s", "steps/s"]
     rows = []
     for record in records:
         errors = record.get("errors", {})
@@ -58,6 +59,7 @@ def summary_rows(plan: BatchPlan, records: Sequence[Mapping[str, Any]]) -> Tuple
             record["problem"],
             *(record.get("swept", {}).get(s.key, "") for s in plan.sweeps),
             record["status"],
+            record.get("verdict") or "-",
             *cells,
             _number(record.get("train_seconds"), ".1f"),
             _number(record.get("steps_per_second"), ".0f"),
@@ -75,7 +77,7 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def summary_csv_text(plan: BatchPlan, records: Sequence[Mapping[str, Any]]) -> str:
     """summary.csv: one row per run with every figure of its record, errors per unknown in their own columns."""
     unknowns = _unknowns(records)
-    header = ["run", "problem", "file", *(s.key for s in plan.sweeps), "status"]
+    header = ["run", "problem", "file", *(s.key for s in plan.sweeps), "status", "verdict"]
     for u in unknowns:
         header += [f"{u}.relative_l2", f"{u}.max_abs", f"{u}.against"]
     header += ["train_seconds", "steps", "steps_per_second", "final_loss", "wall_seconds", "device", "vectorized", "message"]
@@ -84,7 +86,7 @@ def summary_csv_text(plan: BatchPlan, records: Sequence[Mapping[str, Any]]) -> s
     writer.writerow(header)
     for record in records:
         row = [record["run"], record["problem"], record["file"], *(record.get("swept", {}).get(s.key, "") for s in plan.sweeps),
-               record["status"]]
+               record["status"], record.get("verdict") or ""]
         for u in unknowns:
             entry = record.get("errors", {}).get(u) or {}
             row += [_csv(entry.get("relative_l2")), _csv(entry.get("max_abs")), entry.get("against", "")]
@@ -123,7 +125,7 @@ def write_summary(plan: BatchPlan, out: Path, *, title: str = "") -> Tuple[str, 
               "Errors are relative L2 against the exact solution or the scipy reference "
               "(per-run details in each run's metrics.json); train s is the training time, "
               "steps/s the optimizer steps (Adam and L-BFGS) per second of it.", ""]
-    failed = [r for r in records if r["status"] not in FINISHED and r["status"] != NOT_RUN]
+    failed = [r for r in records if not succeeded(r) and r["status"] != NOT_RUN]
     if failed:
         lines += ["## Runs that failed", ""] + [f"- `{r['run']}`: {r['status']}: {first_line(r.get('message', ''))}"
                                                  for r in failed] + [""]

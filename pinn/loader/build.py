@@ -6,7 +6,7 @@
     data         inline or CSV                                    (data_file.py)
     conditions   at points of the domain                          (equations.py)
     exact        closed forms, true values of parameters          (equations.py)
-    options      network, training, reference, output             (fields.py)
+    options      network, training, reference, output, verify     (fields.py)
     checks       counts, activation, hard constraints, and pinn.wellposed before and after
 """
 
@@ -61,7 +61,7 @@ def build(ctx: Context, document: Dict[str, Any], file: Optional[str], default_n
     data, domain = _data_and_domain(ctx, data_raw, variable, unknowns, domain)
     conditions = read_conditions(ctx, document.get("conditions"), names, constants, domain)
     exact, parameters = _exact_and_true_values(ctx, exact_raw, names, constants, parameters)
-    network, training, reference, output = read_options(ctx, document)
+    network, training, reference, output, verify = read_options(ctx, document)
 
     check_equations(equations, unknowns, variable, domain, parameters, data, file)  # pinn.wellposed, before the counts
     _check_whole(ctx, equations, conditions, unknowns, orders, parameters, data, network, training)
@@ -71,7 +71,7 @@ def build(ctx: Context, document: Dict[str, Any], file: Optional[str], default_n
         name=name, description=description.strip(), variable=variable, domain=Interval(*domain), unknowns=unknowns,
         parameters=parameters, equations=equations, conditions=conditions, exact=exact, data=data,
         network=network, training=training, reference=reference, output=output, orders=orders, kind=kind,
-        file=file, as_run=as_run,
+        file=file, as_run=as_run, verify=verify,
     )
     check_problem(problem)  # pinn.wellposed: no repeated or contradicting conditions, weights, points, scale, memory
     return problem

@@ -18,15 +18,15 @@ from typing import Any, Callable, Dict, Sequence, Tuple, Union
 
 from .. import expressions as ex
 from ..problem import (
-    ACTIVATIONS, CONSTRAINT_MODES, DTYPES, PHASE_LABELS, REFERENCE_MODES, SAMPLERS, SCHEDULES, AdamSpec, LbfgsSpec, LossWeights,
-    NetworkSpec, OutputSpec, SmoothnessSpec, TrainingSpec,
+    ACTIVATIONS, CAUSAL_MODES, CONSTRAINT_MODES, DTYPES, PHASE_LABELS, REFERENCE_MODES, SAMPLERS, SCHEDULES, AdamSpec, LbfgsSpec, LossWeights,
+    NetworkSpec, OutputSpec, SmoothnessSpec, TrainingSpec, VerifySpec,
 )
 from .limits import LIMITS
 from .values import Context, boolean, check_keys, choice, describe, integer, nonnegative, number
 
 TOP_LEVEL_KEYS = (
     "name", "description", "variable", "domain", "unknowns", "parameters", "equations",
-    "conditions", "exact", "data", "network", "training", "reference", "output",
+    "conditions", "exact", "data", "network", "training", "reference", "output", "verify",
 )
 
 #: Reads one value: (context, value as written or the default, location such as "training.points") -> the value.
@@ -43,6 +43,14 @@ def whole(minimum: int, maximum: Union[int, str, None] = None) -> Reader:
 def real(positive: bool = False) -> Reader:
     """A finite number (> 0 if ``positive``); text is read as a constant expression."""
     return lambda ctx, value, location: number(ctx, value, location, positive=positive)
+
+
+def share(ctx: Context, value: Any, location: str) -> float:
+    """A number in [0, 1]."""
+    result = number(ctx, value, location)
+    if not 0.0 <= result <= 1.0:
+        raise ctx.error(f"must be between 0 and 1, not {result:g}", location, "Use a share such as 0.5 (0 turns it off).")
+    return result
 
 
 def pick(choices: Sequence[str], fold_case: bool = False) -> Reader:
@@ -122,6 +130,9 @@ FIELDS: Dict[type, Dict[str, Reader]] = {
         "points": whole(1, "training.points"),
         "sampler": pick(SAMPLERS),
         "resample_every": whole(0, "training.adam.steps"),
+        "causal": pick(CAUSAL_MODES),
+        "growth": whole(0, "training.adam.steps"),
+        "refine": share,
         "constraints": pick(CONSTRAINT_MODES),
         "dtype": pick(DTYPES),
         "seed": whole(0, 2**31 - 1),
@@ -131,6 +142,12 @@ FIELDS: Dict[type, Dict[str, Reader]] = {
     },
     OutputSpec: {
         "points": whole(2, "output.points"),
+    },
+    VerifySpec: {
+        "tolerance": real(positive=True),
+        "residual": real(positive=True),
+        "generalisation": real(positive=True),
+        "conditions": real(positive=True),
     },
 }
 
@@ -165,13 +182,14 @@ def read_section(ctx: Context, spec: type, raw: Any, location: str) -> Any:
     return result
 
 
-def read_options(ctx: Context, document: Dict[str, Any]) -> Tuple[NetworkSpec, TrainingSpec, str, OutputSpec]:
-    """The network, training, reference and output sections, defaults filled in."""
+def read_options(ctx: Context, document: Dict[str, Any]) -> Tuple[NetworkSpec, TrainingSpec, str, OutputSpec, VerifySpec]:
+    """The network, training, reference, output and verify sections, defaults filled in."""
     network = read_section(ctx, NetworkSpec, document.get("network"), "network")
     training = read_section(ctx, TrainingSpec, document.get("training"), "training")
     reference = choice(ctx, document.get("reference", "auto"), REFERENCE_MODES, "reference")
     output = read_section(ctx, OutputSpec, document.get("output"), "output")
-    return network, training, reference, output
+    verify = read_section(ctx, VerifySpec, document.get("verify"), "verify")
+    return network, training, reference, output, verify
 
 
 def _check_table() -> None:
