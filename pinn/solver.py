@@ -74,16 +74,20 @@ def solve(problem: Problem, *, seed: Optional[int] = None, progress: Optional[Ca
     ``training.causal: auto`` (the default), an initial-value problem whose
     first solve fails its check is trained once more from scratch with the
     window growing from the initial point; the failed attempt is kept in
-    ``Solution.attempts``.
+    ``Solution.attempts``.  For such a problem the causal retry is the first
+    repair: the first attempt runs without the phase ``refine`` (which could
+    patch a causality failure into a passing but less accurate solution), the
+    retry with it.
     """
     from .collocation import can_grow
 
     if seed is not None:
         problem = dataclasses.replace(problem, training=dataclasses.replace(problem.training, seed=int(seed)))
-    solution = _train_and_check(problem, progress, grow=None)
-    retry = (problem.training.causal == "auto" and solution.status.value == "check_failed" and can_grow(problem))
-    if not retry:
-        return solution
+    may_retry = problem.training.causal == "auto" and can_grow(problem)
+    first_try = dataclasses.replace(problem, training=dataclasses.replace(problem.training, refine=0.0)) if may_retry else problem
+    solution = _train_and_check(first_try, progress, grow=None)
+    if not (may_retry and solution.status.value == "check_failed"):
+        return dataclasses.replace(solution, problem=problem)
     again = _train_and_check(problem, progress, grow=True)
     first = {"causal": False, "status": solution.status.value, "message": solution.message,
              "train_seconds": solution.training.train_seconds, "steps": solution.training.summary()}
