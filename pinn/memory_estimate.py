@@ -87,6 +87,10 @@ def memory_estimate(problem: Problem) -> MemoryEstimate:
     * L-BFGS: n (10 b + 160 + 16 min(history, steps)) (TensorFlow's copies,
       scipy's float64 vectors, and the history pairs, written as they fill;
       measured 30 n 8 bytes with a short history) + R H b f(m, U);
+    * LM: the Jacobian J of the m residual rows by the n numbers and the smaller
+      normal matrix, each in TensorFlow and as float64 copies, 2 b m n +
+      2 b min(m, n)^2 + 16 m n, and the per-point gradients taken side by side,
+      about 2 R H b f(m, U) per pointwise column (not measured: an estimate);
     * the output: P H b f(m', U) / 1.6 over the P output points (the
       equations' residuals at fresh points are taken in one batch; measured
       7.6 and 19.5 for orders 2 and 3);
@@ -115,6 +119,11 @@ def memory_estimate(problem: Problem) -> MemoryEstimate:
     if spec.lbfgs.steps > 0:
         phases.append({"weights and optimiser state": n * (10.0 * b + 160.0), "activations at the training points": activations + data,
                        "L-BFGS history": 16.0 * n * min(spec.lbfgs.history, spec.lbfgs.steps)})
+    if spec.lm.steps > 0 and "lm" in spec.phases:
+        columns = len(problem.equations) + (unknowns if spec.smoothness.weight > 0 else 0)
+        m = spec.points * columns + condition_points + (len(problem.data) * unknowns if problem.data is not None else 0)
+        phases.append({"weights and optimiser state": 6.0 * n * b, "activations at the training points": 2.0 * activations * max(columns, 1) + data,
+                       "LM Jacobian and normal matrix": (2.0 * b + 16.0) * m * n + 2.0 * b * min(m, n) ** 2})
     output_order = max(order, max(problem.reported_orders.values(), default=0))
     output_rows = problem.output.points if problem.equations else min(problem.output.points, EVALUATION_BATCH)
     phases.append({"weights and optimiser state": 2.0 * n * b,

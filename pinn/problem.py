@@ -125,6 +125,14 @@ class LbfgsSpec:
 
 
 @dataclass(frozen=True)
+class LmSpec:
+    """Levenberg–Marquardt (pinn.levenberg_marquardt): at most ``steps`` iterations; λ starts at damping x max diag(JᵀJ)."""
+
+    steps: int = 500
+    damping: float = 1e-6
+
+
+@dataclass(frozen=True)
 class LossWeights:
     equations: float = 1.0
     conditions: float = 1.0
@@ -146,8 +154,8 @@ class SmoothnessSpec:
 
 #: The training phases, by name: their labels in progress lines, tables and plots.  The optimiser
 #: that runs each is the row of the same name in pinn.training.PHASES; its options are the
-#: TrainingSpec field of the same name (training.adam, training.lbfgs).
-PHASE_LABELS = {"adam": "Adam", "lbfgs": "L-BFGS", "refine": "L-BFGS on refined points"}
+#: TrainingSpec field of the same name (training.adam, training.lbfgs, training.lm).
+PHASE_LABELS = {"adam": "Adam", "lbfgs": "L-BFGS", "refine": "L-BFGS on refined points", "lm": "LM"}
 
 
 @dataclass(frozen=True)
@@ -162,6 +170,7 @@ class TrainingSpec:
     constraints: str = "auto"
     adam: AdamSpec = field(default_factory=AdamSpec)
     lbfgs: LbfgsSpec = field(default_factory=LbfgsSpec)
+    lm: LmSpec = field(default_factory=LmSpec)
     weights: LossWeights = field(default_factory=LossWeights)
     smoothness: SmoothnessSpec = field(default_factory=SmoothnessSpec)
     dtype: str = "float64"

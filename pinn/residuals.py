@@ -167,6 +167,51 @@ class Residuals:
             scope[unknown] = scope[(unknown, 0)]
         return scope
 
+    def pointwise_rows(self, model, x):
+        """The residuals of one point each, unweighted: [N, E + S] at x [N, 1] ([K, N, E + S] at stacked x [K, N, 1]).
+
+        Column i < E is equation i's residual r_i(x); with a smoothness term,
+        the S = U columns after them are L^k / s_u u^(k)(x), one per unknown.
+        """
+        functions = ex.tensorflow_functions()
+        values = derivatives(model, x, self.max_order)
+        scope = self._scope(model, x, values, tf.shape(x)[-2], ())
+        zeros = tf.zeros_like(scope[self.variable])
+        columns = [ex.evaluate(term.residual, scope, functions) + zeros for term in self.equations]
+        rows = tf.stack(columns, axis=-1) if columns else tf.zeros_like(x[..., :0])
+        if self.smoothness_order:
+            rows = tf.concat([rows, values[self.smoothness_order] * tf.constant(self.smoothness_scales, dtype=x.dtype)], axis=-1)
+        return rows
+
+    def condition_rows(self, model, like):
+        """Each penalised condition's residual, unweighted: [C], or [K, C] when ``like`` is a stacked x [K, N, 1]."""
+        functions = ex.tensorflow_functions()
+        dtype = like.dtype
+        values = derivatives(model, _for_members(tf.constant(self.condition_points, dtype=dtype), like), self.max_order)
+        scope = self._scope(model, like[..., :0, :], values, 0, self.condition_points[:, 0])
+        zeros = tf.zeros_like(like[:, :1, 0]) if like.shape.rank == 3 else tf.zeros([], dtype)
+        rows = [tf.cast(ex.evaluate(term.residual, scope, functions), dtype) + zeros for term in self.conditions]
+        return tf.concat(rows, axis=-1) if like.shape.rank == 3 else tf.stack(rows)
+
+    def data_rows(self, model, x, values, mask):
+        """mask (u(x) - u_obs) / s_u at data points x [M, 1] ([K, M, 1] stacked): [M, U] ([K, M, U]), unweighted."""
+        dtype = x.dtype
+        misfit = (model(x) - values) / tf.constant(self.data_scales, dtype=dtype)
+        return mask * misfit
+
+    def row_weights(self, points: int) -> dict:
+        """sqrt(w_t / count_t) by row kind, so that the sum of the squared weighted rows is the weighted loss."""
+        names = self.term_names
+        weights = dict(zip(names, self.weights))
+        equations = [np.sqrt(weights[t.name] / points) for t in self.equations]
+        if self.smoothness_order:
+            equations += [np.sqrt(weights["smoothness"] / (points * len(self.unknowns)))] * len(self.unknowns)
+        return {
+            "points": np.array(equations, dtype=float),
+            "conditions": np.array([np.sqrt(weights[t.name]) for t in self.conditions], dtype=float),
+            "data": np.sqrt(weights["data"] / float(self.data_mask.sum())) if self.data_x is not None else 0.0,
+        }
+
     def squared_residuals(self, model, x) -> np.ndarray:
         """sum over equations of r^2 at each point: [N] for x [N, 1], [K, N] for stacked members' x [K, N, 1]."""
         functions = ex.tensorflow_functions()

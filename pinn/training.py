@@ -22,6 +22,7 @@ import tensorflow as tf
 from .adam import adam_phase
 from .batched_lbfgs import stacked_lbfgs_phase
 from .lbfgs import lbfgs_phase
+from .levenberg_marquardt import lm_phase
 from .refinement import refine_phase
 from .phase_support import (STATUS_MESSAGES, Counts, History, PhaseOutcome, Progress, Status, TrainingContext,
                             interrupts_deferred, per_member, weighted_total)
@@ -50,6 +51,7 @@ PHASES: Dict[str, Phase] = {
     "adam": Phase(lambda spec: spec.adam.steps, adam_phase, adam_phase),
     "refine": Phase(lambda spec: spec.lbfgs.steps if spec.refine > 0 else 0, refine_phase, refine_phase),
     "lbfgs": Phase(lambda spec: spec.lbfgs.steps, lbfgs_phase, stacked_lbfgs_phase),
+    "lm": Phase(lambda spec: spec.lm.steps, lm_phase, lm_phase),
 }
 
 

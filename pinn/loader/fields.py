@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, Sequence, Tuple, Union
 
 from .. import expressions as ex
 from ..problem import (
-    ACTIVATIONS, CAUSAL_MODES, CONSTRAINT_MODES, DTYPES, PHASE_LABELS, REFERENCE_MODES, SAMPLERS, SCHEDULES, AdamSpec, LbfgsSpec, LossWeights,
+    ACTIVATIONS, CAUSAL_MODES, CONSTRAINT_MODES, DTYPES, PHASE_LABELS, REFERENCE_MODES, SAMPLERS, SCHEDULES, AdamSpec, LbfgsSpec, LmSpec, LossWeights,
     NetworkSpec, OutputSpec, SmoothnessSpec, TrainingSpec, VerifySpec,
 )
 from .limits import LIMITS
@@ -112,6 +112,10 @@ FIELDS: Dict[type, Dict[str, Reader]] = {
         "steps": whole(0, "training.lbfgs.steps"),
         "history": whole(1, "training.lbfgs.history"),
     },
+    LmSpec: {
+        "steps": whole(0, "training.lm.steps"),
+        "damping": real(positive=True),
+    },
     SmoothnessSpec: {
         "order": whole(1, ex.MAX_DERIVATIVE_ORDER),
         "weight": nonnegative,
@@ -125,6 +129,7 @@ FIELDS: Dict[type, Dict[str, Reader]] = {
         "phases": phase_list,
         "adam": section(AdamSpec),
         "lbfgs": section(LbfgsSpec),
+        "lm": section(LmSpec),
         "smoothness": section(SmoothnessSpec),
         "weights": section(LossWeights),
         "points": whole(1, "training.points"),
