@@ -67,104 +67,107 @@ def residual_jacobian(context: TrainingContext):
 
     K is 1 for one model.  θ is ``context.variables`` flattened in order (per member for stacked ones).
     """
-    model, residuals, points = context.model, context.residuals, context.points
-    variables = context.variables
-    members = context.members or 1
-    stacked = context.members is not None
-    count = int(points.shape[-2])
-    weights = residuals.row_weights(count)
-
-    def gradients(targets, tape):
-        """[K, len(targets), n]: each target's gradient (summed over members, so each member gets its own)."""
-        rows = []
-        for target in targets:
-            grads = tape.gradient(target, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-            rows.append(tf.concat([tf.reshape(g, [members, -1]) for g in grads], axis=1))
-        return tf.stack(rows, axis=1)
-
-    def pointwise(rows_of, elements, columns: int):
-        """rows_of(one element) -> rows [K?, 1, columns]; vectorised over the elements: R [K, E·columns], J [K, E·columns, n]."""
-
-        def one(element):
-            with tf.GradientTape(persistent=True) as tape:
-                rows = tf.reshape(rows_of(element), [members, columns])
-                summed = tf.reduce_sum(rows, axis=0)
-                targets = [summed[c] for c in range(columns)]
-            jacobian = gradients(targets, tape)
-            del tape
-            return rows, jacobian
-
-        rows, jacobian = tf.vectorized_map(one, elements)  # [E, K, columns], [E, K, columns, n]
-        rows = tf.reshape(tf.transpose(rows, [1, 0, 2]), [members, -1])
-        jacobian = tf.transpose(jacobian, [1, 0, 2, 3])
-        return rows, tf.reshape(jacobian, [members, -1, jacobian.shape[-1]])
-
-    def per_point(array):
-        """[N, ...] elements for vectorized_map: the points themselves, or [N, K, ...] for stacked [K, N, ...]."""
-        return tf.transpose(array, [1, 0, 2]) if stacked else array
-
-    def as_batch(element):
-        """One element back to a batch of one point: [1, 1], or [K, 1, 1] for stacked members."""
-        return element[:, None, :] if stacked else element[None, :]
-
-    def function():
-        dtype = points.dtype
-        parts = []
-        if weights["points"].size:
-            columns = weights["points"].size
-            rows, jacobian = pointwise(lambda x: residuals.pointwise_rows(model, as_batch(x)), per_point(points), columns)
-            scale = tf.tile(tf.constant(weights["points"], dtype=dtype), [count])
-            parts.append((rows * scale, jacobian * scale[:, None]))
-        if residuals.conditions:
-            with tf.GradientTape(persistent=True) as tape:
-                rows = tf.reshape(residuals.condition_rows(model, points), [members, -1])
-                summed = tf.reduce_sum(rows, axis=0)
-                targets = [summed[c] for c in range(len(residuals.conditions))]
-            jacobian = gradients(targets, tape)
-            del tape
-            scale = tf.constant(weights["conditions"], dtype=dtype)
-            parts.append((rows * scale, jacobian * scale[:, None]))
-        if residuals.data_x is not None:
-            data_x = tf.constant(residuals.data_x, dtype=dtype)
-            if stacked:
-                data_x = tf.broadcast_to(data_x[None], [members, *residuals.data_x.shape])
-            elements = (per_point(data_x), tf.constant(residuals.data_values, dtype=dtype), tf.constant(residuals.data_mask, dtype=dtype))
-            unknowns = residuals.data_values.shape[1]
-            rows, jacobian = pointwise(lambda e: residuals.data_rows(model, as_batch(e[0]), e[1], e[2]), elements, unknowns)
-            parts.append((rows * weights["data"], jacobian * weights["data"]))
-        rows, jacobian = tf.concat([p[0] for p in parts], axis=1), tf.concat([p[1] for p in parts], axis=1)
-        wide = jacobian.shape[1] <= jacobian.shape[2]  # fewer rows than weights: the m x m normal matrix
-        return rows, jacobian, tf.matmul(jacobian, jacobian, transpose_a=not wide, transpose_b=wide)
-
     # XLA does not compile vectorized_map's gradients faster here, and autograph would rewrite the Python loops
-    return compile_step(tf.autograph.experimental.do_not_convert(function), context.spec, xla=False)
+    return compile_step(tf.autograph.experimental.do_not_convert(_Rows(context).with_jacobian), context.spec, xla=False)
 
 
 def residual_rows(context: TrainingContext):
     """A compiled function () -> R [K, m]: the rows of :func:`residual_jacobian` without the Jacobian, in the same order."""
-    model, residuals, points = context.model, context.residuals, context.points
-    members = context.members or 1
-    weights = residuals.row_weights(int(points.shape[-2]))
+    return compile_step(tf.autograph.experimental.do_not_convert(_Rows(context).rows), context.spec, xla=False)
 
-    def function():
-        dtype = points.dtype
+
+class _Rows:
+    """The weighted residual rows of a context's model at its points, alone or with their Jacobian.
+
+    Rows come in three parts, each scaled by sqrt(weight / count) (:meth:`pinn.residuals.Residuals.row_weights`):
+    the pointwise rows (equations, smoothness) point by point, the penalised conditions, the observations.
+    """
+
+    def __init__(self, context: TrainingContext):
+        self.model, self.residuals, self.points = context.model, context.residuals, context.points
+        self.variables = context.variables
+        self.members = context.members or 1
+        self.stacked = context.members is not None
+        self.count = int(self.points.shape[-2])
+        self.weights = self.residuals.row_weights(self.count)
+
+    def per_point(self, array):
+        """[N, ...] elements for vectorized_map: the rows of ``array`` [N, ...], or [N, K, ...] from stacked [K, N, ...]."""
+        return tf.transpose(array, [1, 0, 2]) if self.stacked else array
+
+    def as_batch(self, element):
+        """One element back to a batch of one point: [1, 1], or [K, 1, 1] for stacked members."""
+        return element[:, None, :] if self.stacked else element[None, :]
+
+    def data_x(self, dtype):
+        data_x = tf.constant(self.residuals.data_x, dtype=dtype)
+        return tf.broadcast_to(data_x[None], [self.members, *self.residuals.data_x.shape]) if self.stacked else data_x
+
+    def gradients(self, rows, tape):
+        """[K, C, n]: the gradient of each of the C columns of ``rows`` [K, C] (summed over members, whose rows
+        depend on their own weights only, so each member gets its own)."""
+        with tape:  # resumes recording, so that the sum and the slices are differentiated too
+            summed = tf.reduce_sum(rows, axis=0)
+            targets = [summed[column] for column in range(rows.shape[1])]
+        out = []
+        for target in targets:
+            grads = tape.gradient(target, self.variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            out.append(tf.concat([tf.reshape(g, [self.members, -1]) for g in grads], axis=1))
+        return tf.stack(out, axis=1)
+
+    def pointwise(self, rows_of, elements, columns: int):
+        """rows_of(one element) -> rows [K?, 1, columns], vectorised over the elements: R [K, E·columns], J [K, E·columns, n]."""
+
+        def one(element):
+            with tf.GradientTape(persistent=True) as tape:
+                rows = tf.reshape(rows_of(element), [self.members, columns])
+            jacobian = self.gradients(rows, tape)
+            del tape
+            return rows, jacobian
+
+        rows, jacobian = tf.vectorized_map(one, elements)  # [E, K, columns], [E, K, columns, n]
+        rows = tf.reshape(tf.transpose(rows, [1, 0, 2]), [self.members, -1])
+        jacobian = tf.transpose(jacobian, [1, 0, 2, 3])
+        return rows, tf.reshape(jacobian, [self.members, -1, jacobian.shape[-1]])
+
+    def parts(self, with_jacobian: bool):
+        """[(rows [K, m_i], Jacobian [K, m_i, n] or None)] of each part present, weighted."""
+        residuals, model, dtype = self.residuals, self.model, self.points.dtype
         parts = []
-        if weights["points"].size:
-            rows = residuals.pointwise_rows(model, points) * tf.constant(weights["points"], dtype=dtype)
-            parts.append(tf.reshape(rows, [members, -1]))
+        if self.weights["points"].size:
+            scale = tf.constant(self.weights["points"], dtype=dtype)
+            if with_jacobian:
+                rows, jacobian = self.pointwise(lambda x: residuals.pointwise_rows(model, self.as_batch(x)),
+                                                self.per_point(self.points), len(self.weights["points"]))
+                scale = tf.tile(scale, [self.count])
+                parts.append((rows * scale, jacobian * scale[:, None]))
+            else:
+                parts.append((tf.reshape(residuals.pointwise_rows(model, self.points) * scale, [self.members, -1]), None))
         if residuals.conditions:
-            rows = tf.reshape(residuals.condition_rows(model, points), [members, -1])
-            parts.append(rows * tf.constant(weights["conditions"], dtype=dtype))
+            scale = tf.constant(self.weights["conditions"], dtype=dtype)
+            with tf.GradientTape(persistent=True) as tape:
+                rows = tf.reshape(residuals.condition_rows(model, self.points), [self.members, -1])
+            jacobian = self.gradients(rows, tape) * scale[:, None] if with_jacobian else None
+            del tape
+            parts.append((rows * scale, jacobian))
         if residuals.data_x is not None:
-            data_x = tf.constant(residuals.data_x, dtype=dtype)
-            if context.members is not None:
-                data_x = tf.broadcast_to(data_x[None], [members, *residuals.data_x.shape])
-            rows = residuals.data_rows(model, data_x, tf.constant(residuals.data_values, dtype=dtype),
-                                       tf.constant(residuals.data_mask, dtype=dtype))
-            parts.append(tf.reshape(rows, [members, -1]) * weights["data"])
-        return tf.concat(parts, axis=1)
+            values, mask = tf.constant(residuals.data_values, dtype=dtype), tf.constant(residuals.data_mask, dtype=dtype)
+            if with_jacobian:
+                rows, jacobian = self.pointwise(lambda e: residuals.data_rows(model, self.as_batch(e[0]), e[1], e[2]),
+                                                (self.per_point(self.data_x(dtype)), values, mask), values.shape[1])
+            else:
+                rows, jacobian = tf.reshape(residuals.data_rows(model, self.data_x(dtype), values, mask), [self.members, -1]), None
+            parts.append((rows * self.weights["data"], None if jacobian is None else jacobian * self.weights["data"]))
+        return parts
 
-    return compile_step(tf.autograph.experimental.do_not_convert(function), context.spec, xla=False)
+    def rows(self):
+        return tf.concat([rows for rows, _ in self.parts(with_jacobian=False)], axis=1)
+
+    def with_jacobian(self):
+        parts = self.parts(with_jacobian=True)
+        rows, jacobian = tf.concat([p[0] for p in parts], axis=1), tf.concat([p[1] for p in parts], axis=1)
+        wide = jacobian.shape[1] <= jacobian.shape[2]  # fewer rows than weights: the m x m normal matrix
+        return rows, jacobian, tf.matmul(jacobian, jacobian, transpose_a=not wide, transpose_b=wide)
 
 
 def damped_solver(jacobian: np.ndarray, damping: float, normal: Optional[np.ndarray] = None):
