@@ -172,3 +172,13 @@ def test_verification_smoke(tmp_path):
     for record in result["results"]:
         for side in ("before", "after"):
             assert record[side]["verdict"] in ("verified", "failed") and record[side]["checks"]
+
+
+def test_gauss_newton_smoke(tmp_path):
+    """The LM benchmark, tiny settings: the iteration split, one target row, two shipped rows and the summary."""
+    stdout = run_script("gauss_newton.py", "--smoke", tmp_path=tmp_path, timeout=240)
+    assert "one LM iteration, quadratic" in stdout and "= Jacobian" in stdout
+    assert "  quadratic.yaml " in stdout.split("every shipped problem")[0]
+    shipped = stdout.split("every shipped problem")[1]
+    assert [line.split()[0] for line in shipped.splitlines()[2:4]] == ["inverse_decay.yaml", "quadratic.yaml"]
+    assert "candidate at least as accurate on" in shipped
