@@ -203,15 +203,31 @@ def verify(problem, measurements: Measurements, x: np.ndarray, solution_values: 
     against = "none"
     if reference is not None and reference.success:
         expected = reference.evaluate(np.asarray(x, dtype=float))
+        limits = reference.limit_points(np.asarray(x, dtype=float)) if hasattr(reference, "limit_points") else {}
         for u, values in solution_values.items():
             if u not in expected:
                 continue
             truth, got = np.asarray(expected[u][0], dtype=float), np.asarray(values[0], dtype=float)
-            error = _ratio(float(np.linalg.norm(got - truth)), float(np.linalg.norm(truth)))
+            defined = np.isfinite(truth)  # a closed form undefined at a point, with no limit there, is left out
+            error = (_ratio(float(np.linalg.norm(got[defined] - truth[defined])), float(np.linalg.norm(truth[defined])))
+                     if defined.any() else float("inf"))  # nothing to compare with: not verified
             against = reference.against(u) if against in ("none", reference.against(u)) else "exact and reference"
             checks.append(Check(f"{u} relative L2 error against the {reference.against(u)}", "reference", error,
-                                spec.tolerance, _at_most(error, spec.tolerance), f"{reference.source} ({reference.method or 'closed form'})"))
+                                spec.tolerance, _at_most(error, spec.tolerance),
+                                f"{reference.source} ({reference.method or 'closed form'})"
+                                + _singular_note(defined, limits[u][0] if u in limits else None)))
     return Verification(tuple(checks), against)
+
+
+def _singular_note(defined: np.ndarray, limit: Optional[np.ndarray]) -> str:
+    """``; 1 point by its limit, 2 left out``: where the closed form was undefined as written (pinn.limits)."""
+    parts = []
+    by_limit = int(np.count_nonzero(limit & defined)) if limit is not None else 0
+    if by_limit:
+        parts.append(f"{by_limit} point{'s' if by_limit > 1 else ''} by its two-sided limit")
+    if not defined.all():
+        parts.append(f"{int(np.count_nonzero(~defined))} undefined, left out")
+    return f"; {', '.join(parts)}" if parts else ""
 
 
 def _in_batches(residuals, model, x: np.ndarray, batch: int = 8192) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
