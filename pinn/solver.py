@@ -42,8 +42,9 @@ def make_solution(problem: Problem, model, training, residuals=None, *, check: b
 
     With ``check`` (the default) the solution checks itself
     (:mod:`pinn.verification`): each equation's residual at fresh points
-    (needs ``residuals``), each condition, and the error against the
-    problem's reference, computed here; ``Solution.verification`` holds the
+    (needs ``residuals``), each condition, the error against the
+    problem's reference, computed here, and each learned parameter against
+    its true value, if given; ``Solution.verification`` holds the
     checks and ``Solution.status`` is CHECK_FAILED when one fails.
     """
     from .verification import measure, verify
@@ -61,7 +62,7 @@ def make_solution(problem: Problem, model, training, residuals=None, *, check: b
 
     measurements = measure(problem, model, residuals)
     reference = reference_solution(problem, x)
-    verification = verify(problem, measurements, x, values, reference)
+    verification = verify(problem, measurements, x, values, reference, parameters)
     rms = {e.name: e.fresh_rms for e in measurements.equations}
     return dataclasses.replace(solution, equation_residuals=rms, verification=verification, reference=reference)
 
