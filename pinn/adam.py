@@ -176,11 +176,12 @@ class _AdamRun:
         and end before the step whose loss was non-finite, if it stopped.
         """
         rows = -(-done // self.every)  # steps 1, 1 + every, ... of the block that ran
-        totals = self.recorded_total.numpy()[:rows].reshape(rows, -1)
-        terms = self.recorded_terms.numpy()[:rows].reshape(rows, self.n_terms, -1)
+        members = len(self.context.histories)
+        totals = self.recorded_total.numpy()[:rows].reshape(rows, members)  # also when no step ran (rows 0)
+        terms = self.recorded_terms.numpy()[:rows].reshape(rows, self.n_terms, members)
         failed = np.atleast_1d(self.failed_step.numpy())
         within = []
-        for k in range(len(self.context.histories)):
+        for k in range(members):
             steps = [at + r * self.every + 1 for r in range(rows)] if began[k] else []
             keep = [r for r, s in enumerate(steps) if s < at + done and (still[k] or s < failed[k])]
             within.append([(steps[r], float(totals[r, k]), terms[r, :, k]) for r in keep])
