@@ -191,6 +191,9 @@ def metrics_dict(problem, solution, reference=None, residuals: Optional[Mapping[
     message = getattr(solution, "message", getattr(training, "message", None))
     if message:
         result["message"] = message
+    provenance = getattr(solution, "provenance", None)
+    if provenance:  # seed, versions, device, date (pinn.provenance)
+        result["provenance"] = {key: _json_number(v) if isinstance(v, (int, float)) else v for key, v in provenance.items()}
     verification = getattr(solution, "verification", None)
     if verification is not None:
         result["verification"] = verification.as_dict()

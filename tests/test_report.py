@@ -190,6 +190,35 @@ def test_metrics_has_the_keys_of_the_contract(report):
     assert m["status"] in ("converged", "max_steps")
 
 
+def test_metrics_says_where_and_with_what_it_ran(report):
+    import datetime
+    from importlib import metadata
+
+    import scipy
+    import tensorflow as tf
+
+    provenance = report.metrics["provenance"]
+    assert list(provenance) == ["seed", "pinn", "tensorflow", "numpy", "scipy", "python", "platform", "device", "date"]
+    assert provenance["seed"] == 0  # training.seed, the default
+    assert provenance["pinn"] == metadata.version("pinn")
+    assert (provenance["tensorflow"], provenance["numpy"], provenance["scipy"]) == (tf.__version__, np.__version__, scipy.__version__)
+    assert provenance["device"] == ("GPU:0" if tf.config.list_logical_devices("GPU") else "CPU")
+    date = datetime.datetime.fromisoformat(provenance["date"])
+    assert date.utcoffset() == datetime.timedelta(0)  # UTC
+    assert datetime.timedelta(0) <= datetime.datetime.now(datetime.timezone.utc) - date < datetime.timedelta(hours=2)
+    # the saved model keeps it: the provenance of the solve that trained the weights, not of the reload
+    assert dict(pinn.load_solution(report.folder / "model").provenance) == provenance
+
+
+def test_the_seed_in_the_provenance_is_the_seed_solved_with(tmp_path):
+    overrides = ["training.adam.steps=0", "training.lbfgs.steps=0", "training.jit_compile=false", "output.points=11", *UNCHECKED]
+    argv = [str(problem_path("quadratic")), "--out", str(tmp_path / "run"), "--quiet", "--no-plot", "--seed", "7"]
+    for item in overrides:
+        argv += ["--set", item]
+    assert main(argv) == 0
+    assert strict_json(tmp_path / "run" / "metrics.json")["provenance"]["seed"] == 7
+
+
 def test_metrics_parameters(quadratic, lotka_volterra):
     assert quadratic.metrics["parameters"] == {}
     assert lotka_volterra.metrics["parameters"] == LV
