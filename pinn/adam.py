@@ -2,7 +2,11 @@
 
 One compiled call costs about as much as a few steps, so single-step calls
 would waste most of the time.  The block keeps each member's best weights and
-stops a member at its first non-finite loss.
+stops a member at its first non-finite loss.  It also records the loss (total
+and terms) at its first step and every :func:`history_every` steps after, in
+a buffer read once per block, so the history starts at step 1 rather than at
+the end of the first block; recording only reads the loss, so the weights
+follow the same steps, bit for bit.
 """
 
 from __future__ import annotations
@@ -32,6 +36,15 @@ def _learning_rate(spec: TrainingSpec, total_steps: int):
     if adam.schedule == "cosine":
         return lambda step: final + 0.5 * (start - final) * (1.0 + tf.cos(math.pi * tf.minimum(step / steps, 1.0)))
     return lambda step: start + 0.0 * step
+
+
+#: History rows per compiled block, at most (besides the block's last step).
+ROWS_PER_BLOCK = 50
+
+
+def history_every(steps_per_call: int) -> int:
+    """Adam steps between two history rows inside a block: 10 for the default 500 steps per call, 1 for 50 or fewer."""
+    return max(1, -(-int(steps_per_call) // ROWS_PER_BLOCK))
 
 
 def adam_phase(context: TrainingContext, running: np.ndarray) -> List[Optional[PhaseOutcome]]:
@@ -71,6 +84,10 @@ class _AdamRun:
         self.active = tf.Variable(np.asarray(running, dtype=bool).reshape(tuple(members)), trainable=False)
         self.failed_step = tf.Variable(tf.zeros(members, dtype), trainable=False)  # the step whose loss was non-finite
         self.failed_terms = tf.Variable(tf.zeros([self.n_terms, *members], dtype), trainable=False)
+        self.every = history_every(self.spec.steps_per_call)
+        rows = -(-self.spec.steps_per_call // self.every)
+        self.recorded_total = tf.Variable(tf.zeros([rows, *members], dtype), trainable=False)  # the loss at steps 1, 1 + every, ...
+        self.recorded_terms = tf.Variable(tf.zeros([rows, self.n_terms, *members], dtype), trainable=False)
         self.outcomes: List[Optional[PhaseOutcome]] = [None] * len(context.histories)
 
     def block(self, steps):
@@ -87,6 +104,10 @@ class _AdamRun:
                 finite = tf.math.is_finite(total)
                 objective = tf.reduce_sum(where_running(finite & active, total, tf.zeros_like(total)))
             gradients = tape.gradient(objective, variables)
+            if done % self.every == 0:  # a history row: read only, the step below is the same without it
+                row = tf.reshape(done // self.every, [1, 1])  # a scatter, not a sliced assign: XLA needs static slices
+                self.recorded_total.scatter_nd_update(row, total[None])
+                self.recorded_terms.scatter_nd_update(row, terms[None])
             newly_failed = active & tf.logical_not(finite)
             self.failed_step.assign(tf.where(newly_failed, count + 1.0, self.failed_step))
             self.failed_terms.assign(tf.where(newly_failed, terms, self.failed_terms))
@@ -127,21 +148,44 @@ class _AdamRun:
     def _record(self, compiled, size: int):
         """Run one block; count its steps and seconds, add the history rows, note members that stopped."""
         counts, context = self.counts, self.context
+        began = np.atleast_1d(self.active.numpy())
         start = time.perf_counter()
         total, terms, done = compiled(tf.constant(size))
         total = np.atleast_1d(total.numpy())
         elapsed = time.perf_counter() - start
         counts.seconds["adam"] += elapsed
-        counts.steps["adam"] += int(done.numpy())
+        at, done = counts.steps["adam"], int(done.numpy())
+        counts.steps["adam"] += done
         step = counts.steps["adam"]
         terms = terms.numpy().reshape(self.n_terms, -1)
         still = np.atleast_1d(self.active.numpy())
+        within = self._rows_within(at, done, began, still)
         for k, history in enumerate(context.histories):
+            for row_step, row_total, row_terms in within[k]:
+                history.add(counts.offset + row_step, counts.index, row_total, row_terms)
             if still[k]:
                 history.add(counts.offset + step, counts.index, float(total[k]), terms[:, k])
             elif self.running[k] and self.outcomes[k] is None:
                 self.outcomes[k] = _nonfinite_outcome(history.names, k, self.failed_step, self.failed_terms, context.best_loss)
-        return total, still, int(done.numpy()) / max(elapsed, 1e-9)
+        return total, still, done / max(elapsed, 1e-9)
+
+    def _rows_within(self, at: int, done: int, began: np.ndarray, still: np.ndarray):
+        """Per member, the recorded rows (phase step, total, terms) of the block before its last step.
+
+        Rows of a member start only if it was running when the block began,
+        and end before the step whose loss was non-finite, if it stopped.
+        """
+        rows = -(-done // self.every)  # steps 1, 1 + every, ... of the block that ran
+        members = len(self.context.histories)
+        totals = self.recorded_total.numpy()[:rows].reshape(rows, members)  # also when no step ran (rows 0)
+        terms = self.recorded_terms.numpy()[:rows].reshape(rows, self.n_terms, members)
+        failed = np.atleast_1d(self.failed_step.numpy())
+        within = []
+        for k in range(members):
+            steps = [at + r * self.every + 1 for r in range(rows)] if began[k] else []
+            keep = [r for r, s in enumerate(steps) if s < at + done and (still[k] or s < failed[k])]
+            within.append([(steps[r], float(totals[r, k]), terms[r, :, k]) for r in keep])
+        return within
 
     def _between_blocks(self, total, still, rate: float) -> None:
         """Report progress; move the points when the schedule says (and forget the best loss when it grew whole)."""

@@ -424,6 +424,9 @@ def summary_table(problem, solution, reference, metrics, directory, files) -> st
     else:
         why = reference.message if reference is not None else "no exact solution and no reference"
         lines.append(f"  errors: none computed ({why})")
+    singular = (metrics.get("reference") or {}).get("singular_points")
+    if singular:
+        lines.append(f"  {metrics['reference']['source']}: {singular['note']}")
     for name, rms in solution.equation_residuals.items():
         lines.append(f"  {name} RMS residual at fresh points: {rms:.2e}")
     for attempt in solution.attempts:

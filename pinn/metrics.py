@@ -68,23 +68,51 @@ class ErrorSummary:
     max_abs: float
     against: str  # "exact" | "reference"
     relative: bool = True
+    limit_points: int = 0  # points where the closed form is undefined as written and its two-sided limit was used
+    left_out: int = 0  # points where the reference is undefined (no limit): not in the errors
 
     @property
     def note(self) -> str:
-        return "" if self.relative else "the compared values are zero, so relative_l2 is the absolute RMS error"
+        notes = [] if self.relative else ["the compared values are zero, so relative_l2 is the absolute RMS error"]
+        if self.limit_points:
+            notes.append(f"at {self.limit_points} point{_s(self.limit_points)} the closed form is undefined as written "
+                         "and its two-sided limit is compared")
+        if self.left_out:
+            notes.append(f"{self.left_out} point{_s(self.left_out)} where the reference is undefined "
+                         f"{'are' if self.left_out > 1 else 'is'} left out")
+        return "; ".join(notes)
 
     def as_dict(self) -> Dict[str, Any]:
         result = {"relative_l2": _json_number(self.relative_l2), "max_abs": _json_number(self.max_abs), "against": self.against}
         if not self.relative:
             result["relative"] = False
+        if self.limit_points:
+            result["limit_points"] = self.limit_points
+        if self.left_out:
+            result["left_out"] = self.left_out
+        if self.note:
             result["note"] = self.note
         return result
 
 
-def error_summary(approx, exact, against: str) -> ErrorSummary:
-    """Relative L2 and max-abs errors of ``approx`` against ``exact``."""
-    value, relative = _relative_l2(approx, exact)
-    return ErrorSummary(value, max_abs_error(approx, exact), against, relative)
+def error_summary(approx, exact, against: str, limits=None) -> ErrorSummary:
+    """Relative L2 and max-abs errors of ``approx`` against ``exact``, over the entries where ``exact`` is finite.
+
+    Entries where ``exact`` is not finite (a closed form undefined there, with
+    no limit: :mod:`pinn.limits`) are left out and counted; a non-finite
+    ``approx`` still makes the errors NaN.  ``limits`` (boolean, like
+    ``exact``) marks the entries that are limits, to count them.
+    """
+    approx, exact = _pair(approx, exact)
+    defined = np.isfinite(exact)
+    value, relative = _relative_l2(approx[defined], exact[defined])
+    limit_points = int(np.count_nonzero(np.asarray(limits).reshape(-1) & defined)) if limits is not None else 0
+    return ErrorSummary(value, max_abs_error(approx[defined], exact[defined]), against, relative, limit_points,
+                        int(np.count_nonzero(~defined)))
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
 
 
 def solution_errors(solution, reference) -> Dict[str, Dict[int, ErrorSummary]]:
@@ -98,13 +126,16 @@ def solution_errors(solution, reference) -> Dict[str, Dict[int, ErrorSummary]]:
         return {}
     x = np.asarray(solution.x, dtype=float).reshape(-1)
     expected = reference.evaluate(x)
+    limits = reference.limit_points(x) if hasattr(reference, "limit_points") else {}
     errors: Dict[str, Dict[int, ErrorSummary]] = {}
     for unknown, values in solution.values.items():
         if unknown not in expected:
             continue
         values, truth = np.atleast_2d(np.asarray(values, dtype=float)), np.atleast_2d(expected[unknown])
+        marked = np.atleast_2d(limits[unknown]) if unknown in limits else None
         orders = range(min(values.shape[0], truth.shape[0]))
-        errors[unknown] = {k: error_summary(values[k], truth[k], reference.against(unknown)) for k in orders}
+        errors[unknown] = {k: error_summary(values[k], truth[k], reference.against(unknown),
+                                            marked[k] if marked is not None else None) for k in orders}
     return errors
 
 
@@ -160,6 +191,9 @@ def metrics_dict(problem, solution, reference=None, residuals: Optional[Mapping[
     message = getattr(solution, "message", getattr(training, "message", None))
     if message:
         result["message"] = message
+    provenance = getattr(solution, "provenance", None)
+    if provenance:  # seed, versions, device, date (pinn.provenance)
+        result["provenance"] = {key: _json_number(v) if isinstance(v, (int, float)) else v for key, v in provenance.items()}
     verification = getattr(solution, "verification", None)
     if verification is not None:
         result["verification"] = verification.as_dict()
@@ -176,6 +210,9 @@ def metrics_dict(problem, solution, reference=None, residuals: Optional[Mapping[
         result["reference"] = {"source": "none", "success": True, "message": "no reference was computed"}
     else:
         result["reference"] = {"source": reference.source, "success": bool(reference.success), "message": reference.message}
+        singular = reference.singular_points(solution.x, problem.variable) if hasattr(reference, "singular_points") else None
+        if singular:
+            result["reference"]["singular_points"] = singular.as_dict()
     return result
 
 

@@ -188,6 +188,7 @@ class VerifySpec:
     residual: float = 1e-3  # rms(residual) / rms(sum of |terms|) of each equation at fresh points
     generalisation: float = 10.0  # rms residual at fresh points / at training points (judged above 1e-6 relative)
     conditions: float = 1e-4  # |residual| / (sum of |terms| + max |u|) of each condition
+    parameters: float = 1e-3  # |learned - true| / |true| of each trainable parameter whose true value is given
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 ``reference_solution(problem, x)`` returns a :class:`Reference` holding each
 unknown and its derivatives up to the order the equations use, on ``x``:
 
-* ``exact``: the problem's ``exact:`` expressions, differentiated symbolically;
+* ``exact``: the problem's ``exact:`` expressions, differentiated symbolically
+  (where one is undefined as written, ``sin(x)/x`` at 0, its two-sided limit:
+  :mod:`pinn.limits`);
 * ``ivp``: ``solve_ivp`` (DOP853, rtol 1e-10, atol 1e-12; Radau or LSODA when
   the problem is stiff) from the one point where all conditions sit, in both
   directions if it is interior;
@@ -34,6 +36,7 @@ import numpy as np
 
 from . import calculus
 from . import expressions as ex
+from .limits import ClosedForms, SingularPoints, singular_points
 from .odesystem import FirstOrderSystem, HighestDerivativeError
 from .problem import Problem
 from .reference_solvers import (  # noqa: F401  (re-exported: pinn.reference.EVALUATION_BUDGET, RTOL, ...)
@@ -69,6 +72,7 @@ class Reference:
     exact_unknowns: Tuple[str, ...] = ()
     method: str = ""
     evaluator: Optional[Callable[[np.ndarray], Dict[str, np.ndarray]]] = field(default=None, repr=False)
+    limits: Optional[Callable[[np.ndarray], Dict[str, np.ndarray]]] = field(default=None, repr=False)
 
     def against(self, unknown: str) -> str:
         """``"exact"`` if ``unknown``'s values are a closed form, else ``"reference"``."""
@@ -87,6 +91,18 @@ class Reference:
 
         order = np.argsort(self.x)
         return {u: CubicSpline(self.x[order], v[:, order], axis=1)(x) for u, v in self.values.items()}
+
+    def limit_points(self, x) -> Dict[str, np.ndarray]:
+        """{u: bool [orders[u] + 1, len(x)]}: the entries at x where a closed form is undefined as written
+        (``sin(x)/x`` at 0) and is its two-sided limit instead (:mod:`pinn.limits`); {} if there are none."""
+        if self.limits is None or not self.values:
+            return {}
+        return self.limits(np.asarray(x, dtype=float).reshape(-1))
+
+    def singular_points(self, x, variable: str = "x") -> SingularPoints:
+        """Where the reference on x is a limit of a closed form, and where it is undefined (left out of the errors)."""
+        x = np.asarray(x, dtype=float).reshape(-1)
+        return singular_points(x, self.limit_points(x), self.evaluate(x) if self.values else {}, variable)
 
 
 def _none(x, message: str, source: str = "none", success: bool = True, method: str = "") -> Reference:
@@ -124,7 +140,7 @@ def reference_solution(problem: Problem, x=None, *, exact: bool = True) -> Refer
             return {**numeric(points), **closed.evaluate(points)}
 
         reference = Reference(reference.source, x, values, True, reference.message + f"; {', '.join(closed.values)} from exact:",
-                              reference.parameters, tuple(closed.values), reference.method, evaluator)
+                              reference.parameters, tuple(closed.values), reference.method, evaluator, closed.limits)
     return reference
 
 
@@ -145,19 +161,21 @@ def exact_reference(problem: Problem, x) -> Reference:
     rows = {u: calculus.derivatives(ex.substitute(e.node, constants), problem.variable, problem.reported_orders.get(u, 0))
             for u, e in problem.exact.items()}
 
-    def evaluator(points):
+    def as_written(points):
         points = np.asarray(points, dtype=float).reshape(-1)
         with np.errstate(all="ignore"):
             return {u: np.stack([np.broadcast_to(np.asarray(ex.evaluate(node, {problem.variable: points}, calculus.CALCULUS_FUNCTIONS), dtype=float),
                                                  points.shape) for node in nodes]) for u, nodes in rows.items()}
 
+    evaluator = ClosedForms(as_written, problem.length)  # sin(x)/x at 0: its limit (pinn.limits)
     message = f"closed form from exact: for {', '.join(rows)}"
     complaint = _check_exact(problem, constants, evaluator)
     if complaint:
         warnings.warn(f"{problem.file or problem.name}: exact: {complaint}", stacklevel=2)
         message += f"; warning: {complaint}"
     parameters = {p.name: p.true_value for p in problem.trainable_parameters if p.true_value is not None}
-    return Reference("exact", x, evaluator(x), True, message, parameters, tuple(rows), "symbolic", evaluator)
+    return Reference("exact", x, evaluator(x), True, message, parameters, tuple(rows), "symbolic", evaluator,
+                     evaluator.limit_points)
 
 
 def _check_exact(problem: Problem, constants: Mapping[str, float], evaluator) -> str:

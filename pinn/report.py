@@ -85,38 +85,90 @@ def write_metrics_json(metrics: Mapping, path: Union[str, Path]) -> Path:
 
 
 def write_plot(solution, reference, path: Union[str, Path]) -> Path:
-    """Four panels: unknowns with the reference, derivatives, pointwise error (log), loss history (log)."""
-    from matplotlib.figure import Figure  # no pyplot: a notebook's backend and figures are left alone
-
-    from .problem import PHASE_LABELS
-
+    """plot.png: the figure of :func:`plot_figure`."""
     path = Path(path)
+    plot_figure(solution, reference).savefig(path, dpi=110)
+    return path
+
+
+def plot_figure(solution, reference):
+    """Four panels: the unknowns with their references and observations, the derivatives with theirs, the pointwise
+    error of the values and of the highest derivative the equations use (log), and the loss history per term (log).
+
+    Each unknown keeps one colour (from matplotlib's default cycle) for its curve, its reference (dashed), its
+    observations (open circles) and its errors; each derivative's reference (dotted) has the derivative's colour.
+    Returns a matplotlib Figure (no pyplot: a notebook's backend and figures are left alone).
+    """
+    from matplotlib import rcParams
+    from matplotlib.figure import Figure
+
     problem = solution.problem
     ref = _reference_values(solution, reference)
     figure = Figure(figsize=(11, 7.5))
-    axes = figure.subplots(2, 2)
-    values_ax, derivative_ax, error_ax, loss_ax = axes.ravel()
-    x = solution.x
-    for u in problem.unknowns:
-        label = reference.against(u) if u in ref else ""
-        values_ax.plot(x, solution.values[u][0], label=f"{u} (pinn)")
-        if u in ref:
-            values_ax.plot(x, ref[u][0], "--", color="black", linewidth=1, label=f"{u} ({label})")
-        for order in range(1, solution.values[u].shape[0]):
-            derivative_ax.plot(x, solution.values[u][order], label=column_name(u, order))
-            if u in ref and order < len(ref[u]):
-                derivative_ax.plot(x, ref[u][order], ":", color="black", linewidth=1)
-        if u in ref:
-            error = np.abs(solution.values[u][0] - ref[u][0])
-            # exact zeros (conditions built into the output) are left out of the log axis
-            error_ax.semilogy(x, np.where(error > 0, error, np.nan), label=f"|{u} - {label}|")
-    values_ax.set_title("solution")
-    derivative_ax.set_title("derivatives" + (" (dotted: exact or reference)" if ref else ""))
-    error_ax.set_title("pointwise error" if ref else "pointwise error (no reference)")
+    values_ax, derivative_ax, error_ax, loss_ax = figure.subplots(2, 2).ravel()
+    cycle = rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
+    colours = {u: cycle[i % len(cycle)] for i, u in enumerate(problem.unknowns)}
+    _draw_values(values_ax, solution, reference, ref, colours)
+    _draw_derivatives(derivative_ax, solution, ref)
+    _draw_errors(error_ax, solution, reference, ref, colours)
     for ax in (values_ax, derivative_ax, error_ax):
         ax.set_xlabel(problem.variable)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
+    _draw_history(loss_ax, solution)
+    figure.suptitle(f"{problem.name}: {problem.description}" if problem.description else problem.name, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def _draw_values(ax, solution, reference, ref, colours) -> None:
+    """Each unknown, its reference (dashed, its colour) and its observations (open circles, its colour)."""
+    problem, x = solution.problem, solution.x
+    data = problem.data
+    for u in problem.unknowns:
+        ax.plot(x, solution.values[u][0], color=colours[u], label=f"{u} (pinn)")
+        if u in ref:
+            ax.plot(x, ref[u][0], "--", color=colours[u], linewidth=1, alpha=0.8, label=f"{u} ({reference.against(u)})")
+        if data is not None and u in data.values:
+            observed = np.asarray(data.values[u], dtype=float)
+            shown = np.isfinite(observed)
+            ax.plot(np.asarray(data.variable, dtype=float)[shown], observed[shown], "o", color=colours[u], markersize=4,
+                    markerfacecolor="none", label=f"{u} (data, {int(shown.sum())} points)")
+    ax.set_title("solution" + (" and observations" if data is not None else ""))
+
+
+def _draw_derivatives(ax, solution, ref) -> None:
+    """Each derivative of each unknown, with its reference dotted in the same colour."""
+    x = solution.x
+    for u in solution.problem.unknowns:
+        for order in range(1, solution.values[u].shape[0]):
+            line, = ax.plot(x, solution.values[u][order], label=column_name(u, order))
+            if u in ref and order < len(ref[u]):
+                ax.plot(x, ref[u][order], ":", color=line.get_color(), linewidth=1.5)
+    ax.set_title("derivatives" + (" (dotted: exact or reference)" if ref else ""))
+
+
+def _draw_errors(ax, solution, reference, ref, colours) -> None:
+    """|u - reference| (solid) and |u^(m) - reference^(m)| (dashed), m the highest order the equations use."""
+    x, problem = solution.x, solution.problem
+    for u in problem.unknowns:
+        if u not in ref:
+            continue
+        highest = problem.orders.get(u, 0) if problem.equations else 0
+        orders = [0] + ([highest] if 0 < highest < min(len(ref[u]), solution.values[u].shape[0]) else [])
+        for order, style in zip(orders, ("-", "--")):
+            with np.errstate(invalid="ignore"):
+                error = np.abs(solution.values[u][order] - ref[u][order])
+            # exact zeros (conditions built into the output) are left out of the log axis
+            ax.semilogy(x, np.where(error > 0, error, np.nan), style, color=colours[u],
+                        label=f"|{column_name(u, order)} - {reference.against(u)}|")
+    ax.set_title("pointwise error" if ref else "pointwise error (no reference)")
+
+
+def _draw_history(ax, solution) -> None:
+    """The total loss and each term against the step, with a line where each later phase begins."""
+    from .problem import PHASE_LABELS
+
     history = solution.history
     if history and len(history.get("step", [])):
         steps = history["step"]
@@ -124,21 +176,17 @@ def write_plot(solution, reference, path: Union[str, Path]) -> Path:
             if name in ("step", "phase"):
                 continue
             series = np.asarray(series, dtype=float)
-            loss_ax.semilogy(steps, np.where(series > 0, series, np.nan), label=name, linewidth=2 if name == "total" else 1)
+            ax.semilogy(steps, np.where(series > 0, series, np.nan), label=name, linewidth=2 if name == "total" else 1)
         phases = history["phase"]
-        names = problem.training.phases
+        names = solution.problem.training.phases
         for index in sorted(set(phases.tolist()) - {int(phases[0])}):  # where each later phase begins
             begins = steps[np.argmax(phases == index)]
             label = PHASE_LABELS.get(names[index], names[index]) if index < len(names) else str(index)
-            loss_ax.axvline(begins, color="gray", linestyle="--", linewidth=1)
-            loss_ax.text(begins, loss_ax.get_ylim()[1], f" {label}", va="top", fontsize=8, color="gray")
-        loss_ax.legend(fontsize=8)
-    loss_ax.set_title("loss history")
-    loss_ax.set_xlabel("step")
-    figure.suptitle(f"{problem.name}: {problem.description}" if problem.description else problem.name, fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    return path
+            ax.axvline(begins, color="gray", linestyle="--", linewidth=1)
+            ax.text(begins, ax.get_ylim()[1], f" {label}", va="top", fontsize=8, color="gray")
+        ax.legend(fontsize=8)
+    ax.set_title("loss history")
+    ax.set_xlabel("step")
 
 
 def write_report(solution, reference, metrics: Mapping, directory: Union[str, Path], *, plot: bool = True,

@@ -49,7 +49,17 @@ def load_solution(directory: Union[str, Path]) -> "Solution":
         variable.assign(value)
     training = TrainingResult(status=status, message=meta["message"], history={}, phases=_phases(directory, meta),
                               best_loss=meta["final_loss"])
-    return make_solution(problem, model, training, residuals)
+    return make_solution(problem, model, training, residuals, provenance=_provenance(meta))
+
+
+def _provenance(meta: Dict) -> Dict:
+    """The saved provenance of the solve that trained the weights (its known keys, plain values); {} if none was saved."""
+    from .provenance import KEYS
+
+    saved = meta.get("provenance")
+    if not isinstance(saved, dict):
+        return {}
+    return {key: saved[key] for key in KEYS if isinstance(saved.get(key), (str, int)) and not isinstance(saved.get(key), bool)}
 
 
 _RESAVE = "The folder is damaged: solve the problem again to write a new one."

@@ -30,7 +30,8 @@ class Solution:
     [orders[u] + 1, points], row k the k-th derivative of u; ``parameters``
     maps every parameter name to its value (learned ones as trained);
     ``equation_residuals`` the RMS residual of each equation at points
-    training never saw.
+    training never saw; ``provenance`` the seed, the versions of pinn and its
+    libraries, the device and the date of the solve (:mod:`pinn.provenance`).
     """
 
     problem: Problem
@@ -43,6 +44,7 @@ class Solution:
     verification: Optional["Verification"] = None  # pinn.verification.Verification: the self-check's checks
     reference: object = field(default=None, repr=False)  # the pinn.Reference the check compared with, or None
     attempts: Tuple[Mapping[str, object], ...] = ()  # earlier attempts that failed their check (pinn.solver.solve)
+    provenance: Mapping[str, object] = field(default_factory=dict)  # seed, versions, device, date (pinn.provenance)
 
     @property
     def status(self) -> "Status":
@@ -115,6 +117,7 @@ class Solution:
             "train_seconds": self.training.train_seconds,
             "final_loss": self.final_loss,
             "weight_shapes": [list(v.shape) for v in self.model.weights],
+            "provenance": dict(self.provenance),
         }
         (directory / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         return directory

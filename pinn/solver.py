@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 
 import numpy as np
 
@@ -37,15 +37,20 @@ def split_for_training(problem: Problem):
     return split_conditions(problem.conditions, problem.unknowns, problem.orders)
 
 
-def make_solution(problem: Problem, model, training, residuals=None, *, check: bool = True) -> Solution:
+def make_solution(problem: Problem, model, training, residuals=None, *, check: bool = True,
+                  provenance: Optional[Mapping[str, object]] = None) -> Solution:
     """Evaluate the trained model on the output grid, check it, and freeze the result.
 
     With ``check`` (the default) the solution checks itself
     (:mod:`pinn.verification`): each equation's residual at fresh points
-    (needs ``residuals``), each condition, and the error against the
-    problem's reference, computed here; ``Solution.verification`` holds the
+    (needs ``residuals``), each condition, the error against the
+    problem's reference, computed here, and each learned parameter against
+    its true value, if given; ``Solution.verification`` holds the
     checks and ``Solution.status`` is CHECK_FAILED when one fails.
+    ``provenance`` (default: made now, :mod:`pinn.provenance`) says where and
+    with what it ran.
     """
+    from .provenance import provenance as made_now
     from .verification import measure, verify
 
     x = problem.domain.grid(problem.output.points)
@@ -54,14 +59,15 @@ def make_solution(problem: Problem, model, training, residuals=None, *, check: b
     values = {u: everything[u][: orders[u] + 1] for u in problem.unknowns}
     parameters = {p.name: p.value for p in problem.parameters}
     parameters.update({name: float(v.numpy()) for name, v in model.parameters.items()})
-    solution = Solution(problem=problem, x=x, values=values, parameters=parameters, training=training, model=model)
+    solution = Solution(problem=problem, x=x, values=values, parameters=parameters, training=training, model=model,
+                        provenance=made_now(problem) if provenance is None else dict(provenance))
     if not check:
         return solution
     from .reference import reference_solution
 
     measurements = measure(problem, model, residuals)
     reference = reference_solution(problem, x)
-    verification = verify(problem, measurements, x, values, reference)
+    verification = verify(problem, measurements, x, values, reference, parameters)
     rms = {e.name: e.fresh_rms for e in measurements.equations}
     return dataclasses.replace(solution, equation_residuals=rms, verification=verification, reference=reference)
 

@@ -286,6 +286,39 @@ def read_csv_text(text):
     return list(csv.DictReader(text.splitlines(keepends=True)))
 
 
+INVERSE = str(problem_path("inverse_decay"))
+
+
+def test_summary_has_a_column_per_learned_parameter_and_its_error_against_the_true_value():
+    plan = plan_batch([INVERSE], seeds("0:1"))
+    records = [{**failure_record(run, "max_steps", ""), "errors": {"u": {"relative_l2": 1e-6}},
+                "learned": {"k": {"value": value, "true_value": 0.7, "relative_error": abs(value - 0.7) / 0.7}}}
+               for run, value in zip(plan.runs, (0.70000012, -0.7))]
+    header, rows = summary_rows(plan, records)
+    assert header == ["problem", "seed", "status", "checks", "u rel. L2", "k learned", "k rel. error", "train s", "steps/s"]
+    assert [row[5:7] for row in rows] == [["0.7", "1.71e-07"], ["-0.7", "2.00e+00"]]
+    lines = read_csv_text(summary_csv_text(plan, records))
+    assert [float(row["k.learned"]) for row in lines] == [0.70000012, -0.7]  # every digit
+    assert [row["k.true_value"] for row in lines] == ["0.7", "0.7"] and float(lines[1]["k.relative_error"]) == 2.0
+    # without a true value: the learned value alone; runs of problems without trainable parameters: no column
+    unknown = [{**records[0], "learned": {"k": {"value": 0.7, "true_value": None, "relative_error": None}}}]
+    assert summary_rows(plan, unknown)[0][5:7] == ["k learned", "train s"]
+    assert "k.learned" not in summary_csv_text(plan, [failure_record(plan.runs[0], "max_steps", "")])
+
+
+def test_an_inverse_batch_records_and_summarises_the_learned_parameter(tmp_path):
+    plan = plan_batch([INVERSE], [], TINY)
+    record, = run_batch(plan, tmp_path, plot=False)
+    metrics = json.loads((tmp_path / "inverse_decay" / "metrics.json").read_text())
+    assert record["learned"] == {"k": {"value": metrics["parameters"]["k"], "true_value": 0.7,
+                                       "relative_error": metrics["parameter_errors"]["k"]["relative_error"]}}
+    row, = read_csv(tmp_path / SUMMARY_CSV)
+    assert float(row["k.learned"]) == metrics["parameters"]["k"] and float(row["k.true_value"]) == 0.7
+    header, rows = summary_rows(plan, [record])
+    assert {"k learned", "k rel. error"} <= set(header) and rows[0][header.index("k learned")] == f"{metrics['parameters']['k']:.6g}"
+    assert markdown_table(header, rows) in (tmp_path / SUMMARY_MD).read_text()
+
+
 # ------------------------------------------------------------------ a batch in this process
 
 

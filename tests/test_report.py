@@ -23,7 +23,7 @@ from scipy.integrate import solve_ivp
 import pinn
 from pinn.cli import main
 
-from conftest import UNCHECKED, problem_path
+from conftest import SHORT, UNCHECKED, problem_path
 
 #: Short solves: the report is checked, not the accuracy, so neither is the self-check's verdict (UNCHECKED);
 #: no growth before the Adam steps of the initial-value problem (as conftest's SHORT), so the step counts are these.
@@ -190,6 +190,35 @@ def test_metrics_has_the_keys_of_the_contract(report):
     assert m["status"] in ("converged", "max_steps")
 
 
+def test_metrics_says_where_and_with_what_it_ran(report):
+    import datetime
+    from importlib import metadata
+
+    import scipy
+    import tensorflow as tf
+
+    provenance = report.metrics["provenance"]
+    assert list(provenance) == ["seed", "pinn", "tensorflow", "numpy", "scipy", "python", "platform", "device", "date"]
+    assert provenance["seed"] == 0  # training.seed, the default
+    assert provenance["pinn"] == metadata.version("pinn")
+    assert (provenance["tensorflow"], provenance["numpy"], provenance["scipy"]) == (tf.__version__, np.__version__, scipy.__version__)
+    assert provenance["device"] == ("GPU:0" if tf.config.list_logical_devices("GPU") else "CPU")
+    date = datetime.datetime.fromisoformat(provenance["date"])
+    assert date.utcoffset() == datetime.timedelta(0)  # UTC
+    assert datetime.timedelta(0) <= datetime.datetime.now(datetime.timezone.utc) - date < datetime.timedelta(hours=2)
+    # the saved model keeps it: the provenance of the solve that trained the weights, not of the reload
+    assert dict(pinn.load_solution(report.folder / "model").provenance) == provenance
+
+
+def test_the_seed_in_the_provenance_is_the_seed_solved_with(tmp_path):
+    overrides = ["training.adam.steps=0", "training.lbfgs.steps=0", "training.jit_compile=false", "output.points=11", *UNCHECKED]
+    argv = [str(problem_path("quadratic")), "--out", str(tmp_path / "run"), "--quiet", "--no-plot", "--seed", "7"]
+    for item in overrides:
+        argv += ["--set", item]
+    assert main(argv) == 0
+    assert strict_json(tmp_path / "run" / "metrics.json")["provenance"]["seed"] == 7
+
+
 def test_metrics_parameters(quadratic, lotka_volterra):
     assert quadratic.metrics["parameters"] == {}
     assert lotka_volterra.metrics["parameters"] == LV
@@ -331,3 +360,71 @@ def test_problem_without_a_name_keeps_its_name_when_reloaded(tmp_path):
     assert strict_json(tmp_path / "run" / "metrics.json")["problem"] == "nameless"
     assert pinn.load_problem(tmp_path / "run" / "problem.yaml").name == "nameless"
     assert pinn.load_solution(tmp_path / "run" / "model").problem.name == "nameless"
+
+
+# ------------------------------------------------------------------ what plot.png draws (the figure, inspected)
+
+
+@pytest.fixture(scope="module")
+def figures(solve_once):
+    """{name: (solution, reference, figure)}: two unknowns, one with exact derivatives, an inverse problem with data."""
+    from pinn.report import plot_figure
+
+    out = {}
+    for name in ("lotka_volterra", "quadratic", "inverse_decay"):
+        solution = solve_once(name, SHORT)
+        reference = pinn.reference_solution(solution.problem, solution.x)
+        out[name] = (solution, reference, plot_figure(solution, reference))
+    return out
+
+
+def lines_by_label(ax):
+    return {line.get_label(): line for line in ax.get_lines()}
+
+
+def test_each_reference_curve_has_the_colour_of_its_unknown(figures):
+    values_ax, derivative_ax = figures["lotka_volterra"][2].axes[:2]
+    lines = lines_by_label(values_ax)
+    for u in ("u", "v"):
+        assert lines[f"{u} (reference)"].get_color() == lines[f"{u} (pinn)"].get_color()
+        assert lines[f"{u} (reference)"].get_linestyle() == "--"
+    assert lines["u (pinn)"].get_color() != lines["v (pinn)"].get_color()  # not one black dashed line for all
+    # the derivatives' references are dotted in their derivative's colour
+    solid = [line for line in derivative_ax.get_lines() if line.get_linestyle() == "-"]
+    dotted = [line for line in derivative_ax.get_lines() if line.get_linestyle() == ":"]
+    assert [line.get_label() for line in solid] == ["u'", "v'"]
+    assert [line.get_color() for line in dotted] == [line.get_color() for line in solid]
+    assert len({line.get_color() for line in solid}) == 2
+
+
+@pytest.mark.parametrize("name, unknown, order", [("lotka_volterra", "u", 1), ("lotka_volterra", "v", 1), ("quadratic", "y", 2)])
+def test_the_error_of_the_highest_derivative_is_drawn_with_the_error_of_the_values(figures, name, unknown, order):
+    solution, reference, figure = figures[name]
+    error_ax = figure.axes[2]
+    against = reference.against(unknown)
+    lines = lines_by_label(error_ax)
+    value, highest = lines[f"|{unknown} - {against}|"], lines[f"|{unknown}{chr(39) * order} - {against}|"]
+    assert highest.get_color() == value.get_color() and highest.get_linestyle() == "--"
+    truth = reference.evaluate(solution.x)[unknown][order]
+    expected = np.abs(solution.values[unknown][order] - truth)
+    np.testing.assert_array_equal(highest.get_ydata(), np.where(expected > 0, expected, np.nan))
+    assert len(error_ax.get_lines()) == 2 * len(solution.problem.unknowns)  # values and highest derivative, no more
+
+
+def test_the_observations_of_an_inverse_problem_are_drawn_in_the_colour_of_their_unknown(figures):
+    solution, _, figure = figures["inverse_decay"]
+    data = solution.problem.data
+    lines = lines_by_label(figure.axes[0])
+    observed = lines[f"u (data, {len(data)} points)"]
+    assert observed.get_marker() == "o" and observed.get_linestyle() == "None"
+    assert observed.get_color() == lines["u (pinn)"].get_color()
+    np.testing.assert_array_equal(observed.get_xdata(), data.variable)
+    np.testing.assert_array_equal(observed.get_ydata(), data.values["u"])
+    assert "data" not in " ".join(lines_by_label(figures["quadratic"][2].axes[0]))  # no data, no markers
+
+
+def test_the_loss_history_is_drawn_from_step_1(figures):
+    for solution, _, figure in figures.values():
+        total = lines_by_label(figure.axes[3])["total"]
+        assert total.get_xdata()[0] == 1 and total.get_xdata()[-1] == solution.training.steps
+        assert np.sum(solution.history["phase"] == 0) > 4  # not four points for 300 Adam steps

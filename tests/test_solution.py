@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import pinn
+from pinn.adam import history_every
 from pinn.training import Status
 
 from conftest import SHORT, problem_path
@@ -192,14 +193,39 @@ def test_history_keys_and_lengths(quadratic):
     assert set(history) == {"step", "phase", "total", *names}
     lengths = {len(v) for v in history.values()}
     assert len(lengths) == 1 and lengths.pop() > 0
-    # one row per compiled Adam block (the last may be shorter), then one per L-BFGS iteration
+    # Adam: a row at the first step of each compiled block and every few steps after, and one at its last step
+    # (the last block may be shorter); then one per L-BFGS iteration
     adam = history["phase"] == 0
     block, steps = quadratic.problem.training.steps_per_call, quadratic.training.adam_steps
-    assert list(history["step"][adam]) == [*range(block, steps, block), steps]
+    every = history_every(block)
+    assert every == 10  # the default 500 steps per call
+    expected = []
+    for start in range(0, steps, block):
+        end = min(start + block, steps)
+        expected += [*range(start + 1, end, every), end]
+    assert list(history["step"][adam]) == expected and expected[:3] == [1, 11, 21]
     assert np.all(history["phase"][~adam] == 1) and np.all(np.diff(history["phase"]) >= 0)
     assert np.all(np.diff(history["step"]) > 0)
     assert history["step"][-1] == quadratic.training.steps
     np.testing.assert_allclose(history["total"], history["equation[0]"], rtol=1e-15)  # one term, weight 1
+
+
+def test_the_history_begins_with_the_loss_of_the_initial_weights(quadratic):
+    """The first row is Adam's step 1: the loss of the untrained network (same seed, same points) on the training points."""
+    import tensorflow as tf
+
+    from pinn.collocation import Schedule
+    from pinn.solver import build_model
+
+    problem = quadratic.problem
+    spec = problem.training
+    model, residuals = build_model(problem)  # the same initial weights: the network is seeded by training.seed
+    points = Schedule(problem.domain, spec.points, spec.sampler, spec.resample_every).initial(np.random.default_rng(spec.seed + 1))
+    terms = residuals.loss_terms(model, tf.constant(points, dtype=model.dtype)).numpy()
+    assert quadratic.history["step"][0] == 1
+    # the same sums, traced (and compiled) or eager: equal to rounding
+    np.testing.assert_allclose(quadratic.history["total"][0], np.dot(residuals.weights, terms), rtol=1e-12)
+    assert quadratic.history["total"][0] > 100 * quadratic.history["total"][-1]  # and training went down from there
 
 
 def test_history_of_soft_conditions_and_data(fitted, solve_once):

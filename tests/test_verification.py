@@ -187,7 +187,7 @@ def test_a_condition_above_condition_tolerance_fails():
 
 
 def test_the_defaults_of_the_verify_section():
-    assert VerifySpec() == VerifySpec(tolerance=1e-3, residual=1e-3, generalisation=10.0, conditions=1e-4)
+    assert VerifySpec() == VerifySpec(tolerance=1e-3, residual=1e-3, generalisation=10.0, conditions=1e-4, parameters=1e-3)
     assert decay().verify == VerifySpec()  # decay.yaml has no verify: section
 
 
@@ -202,7 +202,7 @@ def test_verify_generalisation_and_verify_conditions_set_their_thresholds():
                                              None).message
 
 
-@pytest.mark.parametrize("field", ["tolerance", "residual", "generalisation", "conditions"])
+@pytest.mark.parametrize("field", ["tolerance", "residual", "generalisation", "conditions", "parameters"])
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "true"])
 def test_a_threshold_must_be_a_positive_number(field, value):
     with pytest.raises(pinn.ProblemError, match=rf"verify\.{field}"):
@@ -226,6 +226,69 @@ def test_the_reference_check_uses_verify_tolerance():
     assert check.name == "u relative L2 error against the exact" and "symbolic" in check.detail
     loose = verify(decay("verify.tolerance=0.05"), measurements(), X, values, reference())
     assert loose.passed and by_kind(loose, "reference")[0].threshold == 0.05
+
+
+SAMPLES = np.linspace(0.0, 3.0, 13)
+FREQUENCY = f"""
+name: frequency
+variable: t
+domain: [0, 3]
+parameters:
+  w: {{initial: 1.0, trainable: true, exact: 2}}
+  c: 0.0
+equations:
+  - y'' + w^2*y = 0
+data: {{t: {SAMPLES.tolist()}, y: {np.cos(2 * SAMPLES).tolist()}}}
+exact:
+  y: cos(w*t)
+"""
+
+
+def frequency(*overrides, text=FREQUENCY):
+    return pinn.problem_from_text(text, list(overrides))
+
+
+def test_a_learned_parameter_far_from_its_true_value_fails_as_parameter():
+    # y'' + w^2 y = 0 fitted to cos(2t): w = -2 fits the data and the equation exactly as well as w = 2
+    second_root = verify(frequency(), Measurements(), X, {}, None, parameters={"w": -2.0, "c": 0.0})
+    check, = second_root.checks
+    assert not second_root.passed and check.kind == "parameter"
+    assert check.name == "parameter w relative error against its true value"
+    assert check.figure == pytest.approx(2.0) and check.threshold == 1e-3
+    assert check.detail == "learned w = -2, true 2"
+    assert "parameter w relative error against its true value is 2.0e+00" in second_root.message
+    assert ADVICE["parameter"] in second_root.message and "second root" in ADVICE["parameter"]
+    assert as_json(second_root)["checks"][0]["kind"] == "parameter"
+    # near the true value it passes; at the threshold too; verify.parameters sets the threshold
+    assert verify(frequency(), Measurements(), X, {}, None, parameters={"w": 2.0 * (1 + 1e-4)}).passed
+    assert verify(frequency(), Measurements(), X, {}, None, parameters={"w": 2.0 * (1 + 1e-3)}).passed
+    assert not verify(frequency(), Measurements(), X, {}, None, parameters={"w": 2.0 * (1 + 2e-3)}).passed
+    loose = verify(frequency("verify.parameters=5"), Measurements(), X, {}, None, parameters={"w": -2.0})
+    assert loose.passed and loose.checks[0].threshold == 5.0
+    assert not verify(frequency(), Measurements(), X, {}, None, parameters={"w": float("nan")}).passed
+
+
+def test_a_true_value_of_zero_is_judged_by_the_absolute_error_and_no_true_value_by_nothing():
+    zero = frequency(text=FREQUENCY.replace("exact: 2}", "exact: 0}"))
+    check, = verify(zero, Measurements(), X, {}, None, parameters={"w": 5e-4}).checks
+    assert check.passed and check.figure == pytest.approx(5e-4) and "absolute error" in check.name
+    unknown = frequency(text=FREQUENCY.replace(", exact: 2}", "}").split("exact:\n")[0])  # and no exact solution
+    assert verify(unknown, Measurements(), X, {}, None, parameters={"w": -2.0}).checks == ()
+    assert verify(frequency(), Measurements(), X, {}, None).checks == ()  # nothing learned: nothing to judge
+
+
+def test_a_second_root_found_by_training_fails_the_solve():
+    """Started at w = -1, training finds w = -2: the data and the equation hold, so only the parameter check can
+    tell.  Measured at these settings: w = -1.99975, y to 2.9e-4 of cos(2t), every other check passes; started
+    at w = +1 the run is its mirror image (w = +1.99975, relative error 1.3e-4) and is verified."""
+    short = ("training.adam.steps=300", "training.lbfgs.steps=200", "training.jit_compile=false", "output.points=101")
+    solution = pinn.solve(frequency(*short, "parameters.w.initial=-1.0"))
+    assert solution.parameters["w"] == pytest.approx(-2.0, rel=1e-2)
+    assert solution.status.value == "check_failed"
+    assert [c.kind for c in solution.verification.failed] == ["parameter"], solution.message
+    assert "learned w = -1.99" in solution.verification.failed[0].detail
+    mirrored = pinn.solve(frequency(*short, "parameters.w.initial=1.0"))
+    assert mirrored.parameters["w"] == pytest.approx(2.0, rel=1e-3) and mirrored.verification.passed, mirrored.message
 
 
 def test_a_numerical_reference_is_named_as_such():

@@ -79,6 +79,12 @@ def _record(run: BatchRun, metrics: Mapping[str, Any], wall: float, device: str,
         unknown: {key: entry.get(key) for key in ("relative_l2", "max_abs", "against")}
         for unknown, entry in (metrics.get("errors") or {}).items()
     }
+    parameters, truths = metrics.get("parameters") or {}, metrics.get("parameter_errors") or {}
+    learned = {  # the trainable parameters: their learned value, and the true one where the problem gives it
+        p.name: {"value": parameters.get(p.name), "true_value": (truths.get(p.name) or {}).get("true_value"),
+                 "relative_error": (truths.get(p.name) or {}).get("relative_error")}
+        for p in run.problem.trainable_parameters
+    }
     return {
         "run": run.name,
         "problem": run.problem.name,
@@ -89,6 +95,7 @@ def _record(run: BatchRun, metrics: Mapping[str, Any], wall: float, device: str,
         "message": metrics.get("message", ""),
         "errors": errors,
         "parameters": metrics.get("parameters", {}),
+        "learned": learned,
         "train_seconds": seconds,
         "steps": steps,
         "steps_per_second": steps / seconds if seconds and steps else None,

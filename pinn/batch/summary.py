@@ -32,6 +32,15 @@ def _unknowns(records: Iterable[Mapping[str, Any]]) -> List[str]:
     return names
 
 
+def _learned(records: Iterable[Mapping[str, Any]]) -> Dict[str, bool]:
+    """{trainable parameter: whether some run knows its true value}, in order of first appearance."""
+    names: Dict[str, bool] = {}
+    for record in records:
+        for name, entry in (record.get("learned") or {}).items():
+            names[name] = names.get(name, False) or (entry or {}).get("true_value") is not None
+    return names
+
+
 def _number(value: Any, digits: str = ".2e") -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
@@ -39,15 +48,19 @@ def _number(value: Any, digits: str = ".2e") -> str:
 
 
 def summary_rows(plan: BatchPlan, records: Sequence[Mapping[str, Any]]) -> Tuple[List[str], List[List[str]]]:
-    """The readable table: problem, swept values, status, relative L2 error per unknown, time, speed.
+    """The readable table: problem, swept values, status, relative L2 error per unknown, learned parameters, time, speed.
 
     When every run has the same unknowns each gets its own column; a batch of
-    different problems gets one column listing each run's unknowns.
+    different problems gets one column listing each run's unknowns.  Each
+    trainable parameter gets a column of its learned value, and one of its
+    relative error where a true value is known.
     """
     unknowns = _unknowns(records)
+    learned = _learned(records)
     shared = all(set(r.get("errors", {})) in (set(unknowns), set()) for r in records)
     error_header = [f"{u} rel. L2" for u in unknowns] if shared else ["rel. L2 error"]
-    header = ["problem", *(s.label for s in plan.sweeps), "status", "checks", *error_header, "train s", "steps/s"]
+    parameter_header = [cell for name, known in learned.items() for cell in [f"{name} learned"] + [f"{name} rel. error"] * known]
+    header = ["problem", *(s.label for s in plan.sweeps), "status", "checks", *error_header, *parameter_header, "train s", "steps/s"]
     rows = []
     for record in records:
         errors = record.get("errors", {})
@@ -55,6 +68,9 @@ def summary_rows(plan: BatchPlan, records: Sequence[Mapping[str, Any]]) -> Tuple
             cells = [_number((errors.get(u) or {}).get("relative_l2")) for u in unknowns]
         else:
             cells = [", ".join(f"{u} {_number((e or {}).get('relative_l2'))}" for u, e in errors.items()) or "-"]
+        for name, known in learned.items():
+            entry = (record.get("learned") or {}).get(name) or {}
+            cells += [_number(entry.get("value"), ".6g")] + [_number(entry.get("relative_error"))] * known
         rows.append([
             record["problem"],
             *(record.get("swept", {}).get(s.key, "") for s in plan.sweeps),
@@ -77,9 +93,12 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def summary_csv_text(plan: BatchPlan, records: Sequence[Mapping[str, Any]]) -> str:
     """summary.csv: one row per run with every figure of its record, errors per unknown in their own columns."""
     unknowns = _unknowns(records)
+    learned = _learned(records)
     header = ["run", "problem", "file", *(s.key for s in plan.sweeps), "status", "verdict"]
     for u in unknowns:
         header += [f"{u}.relative_l2", f"{u}.max_abs", f"{u}.against"]
+    for name in learned:
+        header += [f"{name}.learned", f"{name}.true_value", f"{name}.relative_error"]
     header += ["train_seconds", "steps", "steps_per_second", "final_loss", "wall_seconds", "device", "vectorized", "message"]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -90,6 +109,9 @@ def summary_csv_text(plan: BatchPlan, records: Sequence[Mapping[str, Any]]) -> s
         for u in unknowns:
             entry = record.get("errors", {}).get(u) or {}
             row += [_csv(entry.get("relative_l2")), _csv(entry.get("max_abs")), entry.get("against", "")]
+        for name in learned:
+            entry = (record.get("learned") or {}).get(name) or {}
+            row += [_csv(entry.get(key)) for key in ("value", "true_value", "relative_error")]
         row += [_csv(record.get(key)) for key in ("train_seconds", "steps", "steps_per_second", "final_loss", "wall_seconds")]
         row += [record.get("device", ""), _csv(record.get("vectorized")), record.get("message", "")]
         writer.writerow(row)
@@ -123,7 +145,8 @@ def write_summary(plan: BatchPlan, out: Path, *, title: str = "") -> Tuple[str, 
         lines += ["Overrides: " + ", ".join(f"`{o}`" for o in plan.overrides) + ".", ""]
     lines += [table, "",
               "Errors are relative L2 against the exact solution or the scipy reference "
-              "(per-run details in each run's metrics.json); train s is the training time, "
+              "(per-run details in each run's metrics.json); a trainable parameter's learned value and, where "
+              "its true value is given, its relative error have columns of their own; train s is the training time, "
               "steps/s the optimizer steps (Adam and L-BFGS) per second of it.", ""]
     failed = [r for r in records if not succeeded(r) and r["status"] != NOT_RUN]
     if failed:

@@ -153,6 +153,7 @@ FIELDS: Dict[type, Dict[str, Reader]] = {
         "residual": real(positive=True),
         "generalisation": real(positive=True),
         "conditions": real(positive=True),
+        "parameters": real(positive=True),
     },
 }
 
