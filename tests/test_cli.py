@@ -375,6 +375,16 @@ def test_script_user_mistake_exits_2_without_traceback(arguments, expected, tmp_
     assert not (tmp_path / "run").exists()
 
 
+def test_python_dash_m_pinn_runs_the_command_line(tmp_path):
+    # python -m pinn is the pinn console script: its usage, and exit 2 for a missing file, without TensorFlow logs
+    helped = run_process([sys.executable, "-m", "pinn", "--help"], cwd=tmp_path)
+    assert helped.returncode == 0, helped.stderr
+    assert "usage: pinn COMMAND" in helped.stdout and "solve" in helped.stdout and "batch" in helped.stdout
+    refused = run_process([sys.executable, "-m", "pinn", "solve", "missing.yaml"], cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    assert "error: missing.yaml: no such file" in refused.stderr and "Traceback" not in refused.stderr
+
+
 def test_console_script_exit_0_and_2(tmp_path):
     pinn = pinn_command()
     solved = run_process([pinn, "solve", QUADRATIC, "--quiet", "--out", tmp_path / "run", *SHORT_CLI], cwd=tmp_path)
