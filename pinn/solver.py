@@ -80,7 +80,9 @@ def solve(problem: Problem, *, seed: Optional[int] = None, progress: Optional[Ca
     retry with it.
     """
     from .collocation import can_grow
+    from .tensorflow_setup import ensure_tensorflow
 
+    ensure_tensorflow()
     if seed is not None:
         problem = dataclasses.replace(problem, training=dataclasses.replace(problem.training, seed=int(seed)))
     may_retry = problem.training.causal == "auto" and can_grow(problem)

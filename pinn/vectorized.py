@@ -181,7 +181,9 @@ def solve_vectorized(problems: Sequence[Problem], *, progress: Optional[Callable
     problems cannot be batched (see :func:`vectorize_problem_reason`).
     """
     from .solver import make_solution
+    from .tensorflow_setup import ensure_tensorflow
 
+    ensure_tensorflow()
     reason = vectorize_problem_reason(problems)
     if reason is not None:
         raise ValueError(reason)
