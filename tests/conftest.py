@@ -8,6 +8,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import io  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -29,6 +30,13 @@ TINY = (
     "training.adam.steps=50", "training.lbfgs.steps=10", "training.steps_per_call=50",
     "training.points=32", "output.points=51", "training.jit_compile=false", "training.growth=0", *UNCHECKED,
 )
+
+
+class Terminal(io.StringIO):
+    """A text stream that says it is a terminal (for progress displays, which show only to a watcher)."""
+
+    def isatty(self) -> bool:
+        return True
 
 
 def problem_path(name: str) -> Path:

@@ -10,6 +10,7 @@ worker dying between tasks is checked with workers on a stand-in TensorFlow.
 Tests marked 'Regression' guard bugs found and fixed while the batch command was built.
 """
 
+import contextlib
 import csv
 import json
 import math
@@ -34,7 +35,7 @@ from pinn.batch.workers import (
 from pinn.errors import ProblemError
 from pinn.batch.sweep import parse_sweep
 
-from conftest import TINY, problem_path
+from conftest import TINY, Terminal, problem_path
 
 QUADRATIC = str(problem_path("quadratic"))
 DECAY = str(problem_path("decay"))
@@ -291,12 +292,25 @@ def read_csv_text(text):
 
 @pytest.fixture(scope="module")
 def local_batch(tmp_path_factory):
-    """Seeds 1 and 2 of the quadratic, TINY, run here: (plan, out, returned records, records seen as they came)."""
+    """Seeds 1 and 2 of the quadratic, TINY, run here: (plan, out, returned records, records seen as they came).
+
+    Run with stderr a terminal, where a solve shows progress by default (see test_runs_show_no_progress_display).
+    """
     out = tmp_path_factory.mktemp("local")
     plan = plan_batch([QUADRATIC], seeds("1:2"), TINY)
     seen = []
-    records = run_batch(plan, out, plot=False, on_record=seen.append)
+    with contextlib.redirect_stderr(LOCAL_BATCH_STDERR):
+        records = run_batch(plan, out, plot=False, on_record=seen.append)
     return plan, out, records, seen
+
+
+#: What the local batch wrote to stderr (a terminal).
+LOCAL_BATCH_STDERR = Terminal()
+
+
+def test_runs_show_no_progress_display(local_batch):
+    # a batch prints a line per finished run (pinn.cli); each run's training display would interleave with them
+    assert "steps/s" not in LOCAL_BATCH_STDERR.getvalue(), LOCAL_BATCH_STDERR.getvalue()
 
 
 def test_every_run_writes_its_report_and_record(local_batch):

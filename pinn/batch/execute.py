@@ -42,13 +42,14 @@ def execute_task(task: Task, root: Path, device: str = "") -> List[Dict[str, Any
             if task.vectorize:
                 from ..vectorized import solve_vectorized
 
-                solutions = solve_vectorized([run.problem for run in task.runs])
+                solutions = solve_vectorized([run.problem for run in task.runs], progress=False)
                 if any(solution.status.value == "interrupted" for solution in solutions):
                     raise KeyboardInterrupt  # Ctrl-C inside training stops the batch; the runs are not kept
                 runs = [report_solution(solution, Path(root) / run.name, plot=task.plot)
                         for run, solution in zip(task.runs, solutions)]
             else:
-                runs = [run_problem(task.runs[0].problem, Path(root) / task.runs[0].name, plot=task.plot)]
+                # no progress display: a batch shows a line per finished run, not each run's training
+                runs = [run_problem(task.runs[0].problem, Path(root) / task.runs[0].name, plot=task.plot, progress=False)]
                 if runs[0].solution.status.value == "interrupted":
                     raise KeyboardInterrupt
             wall = (time.perf_counter() - started) / len(task.runs)
