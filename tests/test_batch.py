@@ -186,6 +186,14 @@ def test_a_bad_sweep_value_is_blamed_on_the_sweep(sweep, value):
     assert "--set" not in error.location
 
 
+def test_a_sweep_over_a_misspelt_parameter_is_refused():
+    # parameters.kk=1,2 would have run two identical copies of decay (whose parameter is k)
+    with pytest.raises(ProblemError) as caught:
+        plan_batch([DECAY], [parse_sweep("parameters.kk=1,2")], TINY)
+    assert caught.value.location == "--sweep parameters.kk (value 1)"
+    assert "there is no parameter 'kk'" in caught.value.message and "Did you mean 'k'?" in caught.value.fix
+
+
 def test_a_bad_override_is_still_blamed_on_the_set():
     with pytest.raises(ProblemError) as caught:
         plan_batch([DECAY], seeds("0:1"), [*TINY, "training.adam.steps=x"])

@@ -205,6 +205,7 @@ def test_loading_again_gives_the_same_problem():
 # ------------------------------------------------------------------ overrides
 
 QUADRATIC = REPO / "problems" / "quadratic.yaml"
+DECAY = REPO / "problems" / "decay.yaml"
 
 
 def test_override_a_nested_number():
@@ -236,6 +237,32 @@ def test_override_adds_missing_sections():
     problem = load_problem(QUADRATIC, ["parameters.a=3", "equations.0=y'' = a", "training.lbfgs.steps=0"])
     assert problem.parameter("a").value == 3.0
     assert problem.training.lbfgs.steps == 0
+
+
+@pytest.mark.parametrize("overrides, fix", [
+    (["parameters.kk=2"], "Did you mean 'k'? Set one the file declares: k."),  # decay declares k
+    (["parameters.rate=2"], "Set one the file declares: k."),
+], ids=["misspelt", "unrelated"])
+def test_override_of_a_parameter_neither_declared_nor_used_is_refused(overrides, fix):
+    # it would change nothing: a sweep over a misspelt key would run identical copies
+    with pytest.raises(ProblemError) as caught:
+        load_problem(DECAY, overrides)
+    error = caught.value
+    name = overrides[0].split("=")[0].split(".")[1]
+    assert error.location == f"--set parameters.{name}" and error.file == str(DECAY)
+    assert f"there is no parameter '{name}': the file declares k, and no expression uses '{name}'" in error.message
+    assert error.fix == fix
+
+
+def test_override_of_a_parameter_in_a_file_without_parameters_is_refused():
+    with pytest.raises(ProblemError, match="the file declares no parameters, and no expression uses 'a'"):
+        load_problem(QUADRATIC, ["parameters.a=3"])
+
+
+def test_override_may_declare_a_parameter_an_expression_uses():
+    # the file uses lam but does not declare it: --set supplies the declaration (before or after the equation's --set)
+    assert load_problem(QUADRATIC, ["equations.0=y'' = lam", "parameters.lam=2"]).parameter("lam").value == 2.0
+    assert load_problem(DECAY, ["parameters.k=3"]).parameter("k").value == 3.0
 
 
 def test_later_overrides_win():
