@@ -912,8 +912,28 @@ def test_rendered_error_layout(tmp_path):
         f"{path}: equations[0]: unknown name 'k'",
         "    y'' = -k*y",
         "           ^",
-        "  Add k under parameters, or use one of: x, y, pi, e.",
+        "  Add k under parameters if it is a constant, or an equation for k if it is an unknown function "
+        "(one equation per unknown, e.g. k' = ...); or use one of: x, y, pi, e.",
     ]
+
+
+def test_a_system_missing_an_equation_is_told_both_fixes(tmp_path):
+    # v is an unknown of the system (it has a condition) whose equation is missing: "add v under parameters" alone misleads
+    path = write(tmp_path, "variable: t\ndomain: [0, 5]\nequations:\n  - u' = u - u*v\nconditions:\n  - u(0) = 10\n"
+                 "  - v(0) = 5\n", "lotka.yaml")
+    with pytest.raises(ProblemError) as caught:
+        load_problem(path)
+    error = caught.value
+    assert error.location == "equations[0]" and error.message == "unknown name 'v'"
+    assert "Add v under parameters if it is a constant" in error.fix
+    assert "or an equation for v if it is an unknown function (one equation per unknown, e.g. v' = ...)" in error.fix
+
+
+def test_an_unknown_name_outside_equations_is_a_missing_parameter():
+    # in exact: (or a condition) no equation is missing: only a parameter can be
+    with pytest.raises(ProblemError) as caught:
+        problem_from_text(quad(exact="{y: c*x^2}"))
+    assert caught.value.fix == "Add c under parameters, or use one of: x, pi, e."
 
 
 # ------------------------------------------------------------ nothing lost, nothing crashes

@@ -94,7 +94,7 @@ def _check_equation(ctx: Context, equation, source: str, location: str, names: N
     allowed = names.known(variable=True, unknowns=True)
     for node in ex.walk(equation):
         if isinstance(node, ex.Name) and node.name not in allowed:
-            raise unknown_name_error(ctx, node, source, location, allowed, names.variable)
+            raise unknown_name_error(ctx, node, source, location, allowed, names.variable, in_equation=True)
         if isinstance(node, ex.Derivative):
             _check_derivative(ctx, node, source, location, names)
         if isinstance(node, ex.PointValue):

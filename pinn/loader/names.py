@@ -61,8 +61,15 @@ def check_finite(ctx: Context, node, source: str, location: str, constants: Mapp
                     f"Write a finite number: {_NONFINITE_FIXES[kind]}", source=source, span=bad.span)
 
 
-def unknown_name_error(ctx: Context, node, source: str, location: str, allowed: Sequence[str], variable: str) -> ProblemError:
-    fix = f"Add {node.name} under parameters, or use one of: {', '.join(allowed)}.{did_you_mean(node.name, allowed)}"
+def unknown_name_error(ctx: Context, node, source: str, location: str, allowed: Sequence[str], variable: str,
+                       in_equation: bool = False) -> ProblemError:
+    """An unknown name: a missing parameter, or (in an equation) an unknown whose own equation is missing, or a typo."""
+    if in_equation:  # u' = -u*v with no equation for v: v is an unknown function the system lacks, not only a constant
+        fix = (f"Add {node.name} under parameters if it is a constant, or an equation for {node.name} if it is an "
+               f"unknown function (one equation per unknown, e.g. {node.name}' = ...); or use one of: {', '.join(allowed)}.")
+    else:
+        fix = f"Add {node.name} under parameters, or use one of: {', '.join(allowed)}."
+    fix += did_you_mean(node.name, allowed)
     if node.name in ("t", "x", "s", "r", "z", "tau") and node.name != variable:
         fix = f"If {node.name} is the independent variable, add 'variable: {node.name}' to the file (the variable is now {variable})."
     return ctx.error(f"unknown name '{node.name}'", location, fix, source=source, span=node.span)
