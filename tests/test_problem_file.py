@@ -929,6 +929,28 @@ def test_a_system_missing_an_equation_is_told_both_fixes(tmp_path):
     assert "or an equation for v if it is an unknown function (one equation per unknown, e.g. v' = ...)" in error.fix
 
 
+@pytest.mark.parametrize("fields, location, fix", [
+    ({"equations": "[\"y'' = cot(x)\"]"}, "equations[0]", "The language has no cot; write 1/tan(x)."),
+    ({"equations": "[\"y'' = 2*sec(2*x)\"]"}, "equations[0]", "The language has no sec; write 1/cos(2 * x)."),
+    ({"conditions": "['y(0) = csc(1)', 'y(1) = 1']"}, "conditions[0]", "The language has no csc; write 1/sin(1). Unknowns: y."),
+    ({"exact": "{y: coth(x)}"}, "exact.y", "The language has no coth; write 1/tanh(x)."),
+    ({"parameters": "{k: cot(1)}", "equations": "[\"y'' = k\"]"}, "parameters.k", "The language has no cot; write 1/tan(1)."),
+    ({"equations": "[\"y'' = max(x, 0.5)\"]"}, "equations[0]", "The language has no max; write (x + 0.5 + abs(x - 0.5))/2."),
+    ({"equations": "[\"y'' = log(x + 1, 2)\"]"}, "equations[0]", "Write log(x + 1)/log(2)."),
+], ids=["cot", "sec-compound", "csc-in-condition", "coth-in-exact", "cot-in-parameter", "max", "log-base"])
+def test_a_missing_function_the_language_can_write_is_offered_its_rewrite(fields, location, fix):
+    # cot(x) used to be told "Did you mean 'cos'?"
+    with pytest.raises(ProblemError) as caught:
+        problem_from_text(quad(**fields))
+    assert caught.value.location == location and caught.value.fix == fix
+
+
+def test_a_missing_function_without_a_rewrite_is_told_the_known_ones():
+    with pytest.raises(ProblemError) as caught:
+        problem_from_text(quad(equations="[\"y'' = cosh(x) + coss(x)\"]"))
+    assert caught.value.fix.startswith("Known functions: abs, acos") and caught.value.fix.endswith("Did you mean 'cos'?")
+
+
 def test_an_unknown_name_outside_equations_is_a_missing_parameter():
     # in exact: (or a condition) no equation is missing: only a parameter can be
     with pytest.raises(ProblemError) as caught:

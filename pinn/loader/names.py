@@ -77,8 +77,8 @@ def unknown_name_error(ctx: Context, node, source: str, location: str, allowed: 
 
 def not_a_function(ctx: Context, node, source: str, location: str) -> ProblemError:
     """``gamma(x)`` parses as a value of ``gamma`` at a point; outside conditions it is a call of an unlisted function."""
-    return ctx.error(f"'{node.unknown}' is not a known function", location,
-                     f"Known functions: {', '.join(ex.FUNCTION_NAMES)}.{did_you_mean(node.unknown, ex.FUNCTION_NAMES)}",
+    arguments = (node.point,) if node.order == 0 else ()  # cot'(x) is no rewrite of cot(x)
+    return ctx.error(f"'{node.unknown}' is not a known function", location, ex.unknown_function_fix(node.unknown, arguments),
                      source=source, span=node.span)
 
 
