@@ -45,6 +45,17 @@ def problem_path(name: str) -> Path:
 
 _SOLVED = {}
 
+#: problem -> (exit status, training status) of tests/test_problems.py's smoke runs, filled as they run.
+SMOKE_EXITS = {}
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The smoke runs' exit status per problem file, in the closing summary (not among the progress dots)."""
+    if SMOKE_EXITS:
+        terminalreporter.write_sep("-", "exit status per problem file (short smoke settings)")
+        for name, (code, status) in sorted(SMOKE_EXITS.items()):
+            terminalreporter.write_line(f"  {name:<20} exit {code}  {status}")
+
 
 def solved(name: str, overrides=()):
     """pinn.solve of problems/<name>.yaml with ``overrides``, solved once per session."""
