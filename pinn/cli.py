@@ -311,7 +311,11 @@ def _batch_outcome(arguments, plan, records, directory, out: TextIO, err: TextIO
     if not arguments.quiet:
         from .batch import markdown_table, summary_rows
 
+        from .batch.summary import timing_note
+
         print(markdown_table(*summary_rows(plan, records)), file=out)
+        if timing_note(records):
+            print(timing_note(records), file=out)
         print(f"summary: {directory / 'summary.md'}, {directory / 'summary.csv'}", file=out)
     failed = [r for r in records if not succeeded(r)]
     if failed:
@@ -327,8 +331,10 @@ def _record_line(record) -> str:
     from .batch import first_line
 
     errors = ", ".join(f"{u} {_format(e.get('relative_l2'))}" for u, e in record.get("errors", {}).items())
-    seconds = record.get("wall_seconds")
-    timing = f"  {seconds:.1f} s" if seconds is not None else ""
+    seconds, stacked = record.get("train_seconds"), record.get("stacked") or 0
+    timing = f"  train {seconds:.1f} s" if seconds is not None else ""  # the closing table's "train s"
+    if timing and stacked > 1:
+        timing += f" shared by {stacked} stacked runs"
     device = f"  ({record['device']})" if record.get("device") else ""
     message = f"  {first_line(record.get('message'))}" if record["status"] not in ("converged", "max_steps") and record.get("message") else ""
     return f"{record['run']}  {record['status']}" + (f"  {errors}" if errors else "") + timing + device + message
