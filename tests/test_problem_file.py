@@ -259,6 +259,13 @@ def test_override_of_a_parameter_in_a_file_without_parameters_is_refused():
         load_problem(QUADRATIC, ["parameters.a=3"])
 
 
+def test_looking_for_a_parameters_uses_reads_each_shared_yaml_node_once():
+    # a list that holds itself (&a [*a]) is refused as before, not walked forever
+    text = "domain: [0, 1]\nequations: &a [\"y'' = 2\", *a]\nconditions: ['y(0) = 0', 'y(1) = 1']\n"
+    with pytest.raises(ProblemError, match="no expression uses 'zz'"):
+        problem_from_text(text, ["parameters.zz=1"])
+
+
 def test_override_may_declare_a_parameter_an_expression_uses():
     # the file uses lam but does not declare it: --set supplies the declaration (before or after the equation's --set)
     assert load_problem(QUADRATIC, ["equations.0=y'' = lam", "parameters.lam=2"]).parameter("lam").value == 2.0

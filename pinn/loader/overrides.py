@@ -102,15 +102,21 @@ def _unused_parameter(name: str, location: str, declared: Sequence[str]) -> Prob
 
 
 def _names_used(document: Dict[str, Any]) -> set:
-    """Every name in the expressions of the document (text that does not tokenize is refused later, when parsed)."""
-    names, pending = set(), [document.get(section) for section in _EXPRESSION_SECTIONS]
+    """Every name in the expressions of the document (text that does not tokenize is refused later, when parsed).
+
+    Each list, mapping and text is read once: YAML aliases can share one many times, or hold itself (&a [*a]).
+    """
+    names, seen, texts = set(), set(), set()
+    pending = [document.get(section) for section in _EXPRESSION_SECTIONS]
     while pending:
         item = pending.pop()
-        if isinstance(item, dict):
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-        elif isinstance(item, str):
+        if isinstance(item, (dict, list)):
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            pending.extend(item.values() if isinstance(item, dict) else item)
+        elif isinstance(item, str) and item not in texts:
+            texts.add(item)
             try:
                 names.update(token.text for token in tokenize(item) if token.kind == "name")
             except ExpressionError:
