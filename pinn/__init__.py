@@ -9,8 +9,13 @@
     records = pinn.run_batch(plan, "runs/decay-k", jobs=2)   # reports, summary.csv, summary.md
     solutions = pinn.solve_vectorized([run.problem for run in plan.runs])  # one stacked model
 
-TensorFlow is imported on first use of the solver, not by ``import pinn``.
+TensorFlow is imported on first use of the solver, not by ``import pinn``, and
+quietly (no start-up log lines on stderr); ``import pinn`` only makes
+TF_CPP_MIN_LOG_LEVEL default to 2, as TensorFlow reads it at its first import.
 """
+from .tensorflow_setup import default_log_level as _default_log_level
+
+_default_log_level()
 from .errors import ProblemError
 from .problem import Problem
 from .problem_file import load_problem, problem_from_dict, problem_from_text
@@ -27,6 +32,9 @@ from .vectorized import solve_vectorized
 
 def derivatives(model, x, order=2):
     """[y, y', ..., y^(order)] of a trained one-input network at x; see :mod:`pinn.network_derivatives`."""
+    from .tensorflow_setup import ensure_tensorflow
+
+    ensure_tensorflow()
     from .network_derivatives import derivatives as _derivatives
 
     return _derivatives(model, x, order)

@@ -14,12 +14,12 @@ import argparse
 import contextlib
 import signal
 import sys
-import time
 import warnings
 from pathlib import Path
 from typing import Optional, Sequence, TextIO
 
 from .errors import ProblemError
+from .progress import ProgressDisplay
 from .tensorflow_setup import configure_tensorflow
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -187,9 +187,9 @@ def _run_solve(arguments, out: TextIO, err: TextIO) -> int:
 
     from .run import run_problem
 
-    display = None if quiet else ProgressDisplay(err)
+    display = None if quiet else ProgressDisplay(err)  # on stderr even when it is no terminal: a line every few seconds
     try:
-        run = run_problem(problem, directory, progress=display, plot=not arguments.no_plot)
+        run = run_problem(problem, directory, progress=display if display is not None else False, plot=not arguments.no_plot)
     except ProblemError as error:  # the folder changed while training: nothing of the user's is touched
         print(f"error: {error}", file=err)
         return EXIT_INVALID
@@ -311,7 +311,11 @@ def _batch_outcome(arguments, plan, records, directory, out: TextIO, err: TextIO
     if not arguments.quiet:
         from .batch import markdown_table, summary_rows
 
+        from .batch.summary import timing_note
+
         print(markdown_table(*summary_rows(plan, records)), file=out)
+        if timing_note(records):
+            print(timing_note(records), file=out)
         print(f"summary: {directory / 'summary.md'}, {directory / 'summary.csv'}", file=out)
     failed = [r for r in records if not succeeded(r)]
     if failed:
@@ -327,8 +331,10 @@ def _record_line(record) -> str:
     from .batch import first_line
 
     errors = ", ".join(f"{u} {_format(e.get('relative_l2'))}" for u, e in record.get("errors", {}).items())
-    seconds = record.get("wall_seconds")
-    timing = f"  {seconds:.1f} s" if seconds is not None else ""
+    seconds, stacked = record.get("train_seconds"), record.get("stacked") or 0
+    timing = f"  train {seconds:.1f} s" if seconds is not None else ""  # the closing table's "train s"
+    if timing and stacked > 1:
+        timing += f" shared by {stacked} stacked runs"
     device = f"  ({record['device']})" if record.get("device") else ""
     message = f"  {first_line(record.get('message'))}" if record["status"] not in ("converged", "max_steps") and record.get("message") else ""
     return f"{record['run']}  {record['status']}" + (f"  {errors}" if errors else "") + timing + device + message
@@ -351,45 +357,6 @@ def _header(problem, devices: str = "CPU") -> str:
         f"{points}{data}; on {devices}"
     )
     return "\n".join(lines)
-
-
-class ProgressDisplay:
-    """Shows phase, step, loss and steps per second: one rewritten line on a
-    terminal, a line every few seconds otherwise (logs)."""
-
-    def __init__(self, stream: TextIO, interval: float = 5.0):
-        self.stream = stream
-        self.tty = hasattr(stream, "isatty") and stream.isatty()
-        self.interval = 0.2 if self.tty else interval
-        self.last = 0.0
-        self.phase = None
-        self.width = 0
-
-    def __call__(self, progress) -> None:
-        now = time.monotonic()
-        phase_done = progress.step >= progress.total_steps
-        if progress.phase == self.phase and now - self.last < self.interval and not phase_done:
-            return
-        if self.phase is not None and progress.phase != self.phase and self.tty:
-            self.stream.write("\n")
-        self.phase = progress.phase
-        self.last = now
-        from .problem import PHASE_LABELS
-
-        name = PHASE_LABELS.get(progress.phase, progress.phase).ljust(max(map(len, PHASE_LABELS.values())))
-        text = (f"  {name} {progress.step:>7d}/{progress.total_steps:<7d} loss {progress.loss:9.3e}  "
-                f"best {progress.best_loss:9.3e}  {progress.steps_per_second:8.0f} steps/s")
-        if self.tty:
-            self.stream.write("\r" + text.ljust(self.width))
-            self.width = len(text)
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty and self.phase is not None:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 def _format(value) -> str:

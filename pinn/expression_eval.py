@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 import numpy as np
 
+from .errors import did_you_mean
 from .expression_nodes import Binary, Call, Derivative, Equation, Name, Node, Number, PointValue, Unary, _children, to_text
 
 # ----------------------------------------------------------------------- functions
@@ -72,6 +73,38 @@ def canonical_function(name: str) -> Optional[str]:
 
 
 FUNCTION_NAMES = tuple(sorted(set(NUMPY_FUNCTIONS) | set(FUNCTION_ALIASES)))
+
+#: Functions the language lacks but writes with its own: (name, number of arguments) -> the rewrite,
+#: {a} {b} the arguments as written, {A} {B} the same in parentheses unless a name or a number.
+FUNCTION_REWRITES: Dict[tuple, str] = {
+    ("cot", 1): "1/tan({a})", ("cotan", 1): "1/tan({a})", ("sec", 1): "1/cos({a})", ("csc", 1): "1/sin({a})",
+    ("cosec", 1): "1/sin({a})", ("coth", 1): "1/tanh({a})", ("sech", 1): "1/cosh({a})", ("csch", 1): "1/sinh({a})",
+    ("arccot", 1): "pi/2 - atan({a})", ("acot", 1): "pi/2 - atan({a})", ("arcsec", 1): "acos(1/{A})",
+    ("asec", 1): "acos(1/{A})", ("arccsc", 1): "asin(1/{A})", ("acsc", 1): "asin(1/{A})",
+    ("exp2", 1): "2^{A}", ("expm1", 1): "exp({a}) - 1", ("log1p", 1): "log(1 + {a})", ("square", 1): "{A}^2",
+    ("cbrt", 1): "{A}^(1/3) (for {a} >= 0)", ("logistic", 1): "sigmoid({a})", ("expit", 1): "sigmoid({a})",
+    ("pow", 2): "{A}^{B}", ("power", 2): "{A}^{B}", ("hypot", 2): "sqrt({A}^2 + {B}^2)",
+    ("max", 2): "({a} + {b} + abs({a} - {b}))/2", ("min", 2): "({a} + {b} - abs({a} - {b}))/2",
+    ("log", 2): "log({a})/log({B})",  # numpy's and sympy's log(x, base)
+}
+
+
+def function_rewrite(name: str, arguments) -> Optional[str]:
+    """How to write ``name(arguments)`` (trees) with the language's own functions, or None."""
+    template = FUNCTION_REWRITES.get((name, len(arguments)))
+    if template is None:
+        return None
+    texts = [to_text(argument) for argument in arguments]
+    wrapped = [t if isinstance(a, (Name, Number)) else f"({t})" for a, t in zip(arguments, texts)]
+    return template.format(**dict(zip("ab", texts)), **dict(zip("AB", wrapped)))
+
+
+def unknown_function_fix(name: str, arguments) -> str:
+    """The fix for a call of ``name``, not a function of the language: its rewrite if it has one, else the list."""
+    rewrite = function_rewrite(name, arguments)
+    if rewrite is not None:
+        return f"The language has no {name}; write {rewrite}."
+    return f"Known functions: {', '.join(FUNCTION_NAMES)}.{did_you_mean(name, FUNCTION_NAMES)}"
 
 
 def rewrite(node: Node, rule: Callable[[Node], Optional[Node]]) -> Node:

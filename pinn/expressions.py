@@ -44,7 +44,8 @@ from .errors import ExpressionError, did_you_mean
 # the import path for all of them (names re-exported explicitly).
 from .expression_eval import (  # noqa: F401
     _BINARY, CONSTANTS, FUNCTION_ALIASES, FUNCTION_NAMES, NUMPY_FUNCTIONS, _divide, _negate, _numpy_erf, _power,
-    _scalars, canonical_function, constant_value, evaluate, nonfinite_constant, rewrite, substitute, tensorflow_functions,
+    FUNCTION_REWRITES, _scalars, canonical_function, constant_value, evaluate, function_rewrite, nonfinite_constant, rewrite,
+    substitute, tensorflow_functions, unknown_function_fix,
 )
 from .expression_nodes import (  # noqa: F401
     _PRECEDENCE, Binary, Call, Derivative, Equation, Name, Node, Number, PointValue, Span, Unary, _children, additive_terms,
@@ -205,14 +206,13 @@ class _Parser:
             if order:
                 raise ExpressionError(f"primes on the function {name!r} are not allowed", "Primes mark derivatives of unknowns: y'.", span)
             if len(arguments) != 1:
-                raise ExpressionError(f"{name} takes one argument, got {len(arguments)}", f"Write {name}(...) with a single argument.", span)
+                rewrite = function_rewrite(name, arguments)  # log(x, 2): log(x)/log(2)
+                raise ExpressionError(f"{name} takes one argument, got {len(arguments)}",
+                                      f"Write {rewrite}." if rewrite else f"Write {name}(...) with a single argument.", span)
             return Call(function, tuple(arguments), span)
         if len(arguments) != 1:
-            raise ExpressionError(
-                f"{name}(...) with {len(arguments)} arguments: {name!r} is not a known function",
-                f"Known functions: {', '.join(FUNCTION_NAMES)}.{did_you_mean(name, FUNCTION_NAMES)}",
-                span,
-            )
+            raise ExpressionError(f"{name}(...) with {len(arguments)} arguments: {name!r} is not a known function",
+                                  unknown_function_fix(name, arguments), span)
         return PointValue(name, order, arguments[0], span)
 
 

@@ -42,6 +42,10 @@ class Status(enum.Enum):
     def success(self) -> bool:
         return self in (Status.CONVERGED, Status.MAX_STEPS)
 
+    def __str__(self) -> str:
+        """The value, as metrics.json and the closing table write it: ``print(solution.status)`` shows ``max_steps``."""
+        return self.value
+
 
 STATUS_MESSAGES = {
     Status.CONVERGED: "{phase} converged: the loss stopped decreasing within machine precision.",

@@ -30,12 +30,13 @@ class Run:
 
 
 def run_problem(problem: Problem, out: Optional[Union[str, Path]] = None, *, seed: Optional[int] = None,
-                progress: Optional[Callable] = None, plot: bool = True,
+                progress: Union[None, bool, Callable] = None, plot: bool = True,
                 extra: Optional[Mapping[str, str]] = None) -> Run:
     """Solve ``problem``, compute its reference and metrics, and write the report into ``out`` (if given).
 
-    ``seed`` overrides ``training.seed``; ``progress`` is called as training
-    goes (:class:`pinn.training.Progress`); ``plot=False`` skips plot.png;
+    ``seed`` overrides ``training.seed``; ``progress`` is as for
+    :func:`pinn.solve` (by default a display in a terminal or notebook;
+    ``False`` none; or a callable given each :class:`pinn.training.Progress`); ``plot=False`` skips plot.png;
     ``extra`` adds files to the report ({name: text}).  Never raises for a
     failed solve: the status is in ``run.solution.status``.  Raises
     :class:`~pinn.errors.ProblemError` if ``out`` holds files pinn did not write.

@@ -28,6 +28,9 @@ def load_solution(directory: Union[str, Path]) -> "Solution":
     model; the returned solution has the saved status and counts and an empty history.
     """
     from .problem_file import load_problem
+    from .tensorflow_setup import ensure_tensorflow
+
+    ensure_tensorflow()
     from .solver import build_model, make_solution
     from .training import Status, TrainingResult
 

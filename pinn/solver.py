@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Mapping, Optional
+from typing import Callable, Mapping, Optional, Union
 
 import numpy as np
 
@@ -72,11 +72,16 @@ def make_solution(problem: Problem, model, training, residuals=None, *, check: b
     return dataclasses.replace(solution, equation_residuals=rms, verification=verification, reference=reference)
 
 
-def solve(problem: Problem, *, seed: Optional[int] = None, progress: Optional[Callable] = None) -> Solution:
+def solve(problem: Problem, *, seed: Optional[int] = None, progress: Union[None, bool, Callable] = None) -> Solution:
     """Solve ``problem`` with a physics-informed network and return the checked :class:`Solution`.
 
-    ``seed`` overrides ``problem.training.seed``; ``progress`` is called with a
-    :class:`pinn.training.Progress` after each block of steps.  Under
+    ``seed`` overrides ``problem.training.seed``.  ``progress`` shows how
+    training goes (phase, step, loss, best loss, steps per second): by
+    default (None) a line rewritten in place when someone watches (stderr is
+    a terminal, or in a Jupyter notebook, where it goes to the cell's
+    output), nothing in a log or pipe; ``True`` always, ``False`` never; a
+    callable is called with a :class:`pinn.training.Progress` after each
+    block of steps instead (:mod:`pinn.progress`).  Under
     ``training.causal: auto`` (the default), an initial-value problem whose
     first solve fails its check is trained once more from scratch with the
     window growing from the initial point; the failed attempt is kept in
@@ -85,10 +90,20 @@ def solve(problem: Problem, *, seed: Optional[int] = None, progress: Optional[Ca
     patch a causality failure into a passing but less accurate solution), the
     retry with it.
     """
-    from .collocation import can_grow
+    from .progress import progress_reporter
+    from .tensorflow_setup import ensure_tensorflow
 
+    ensure_tensorflow()
     if seed is not None:
         problem = dataclasses.replace(problem, training=dataclasses.replace(problem.training, seed=int(seed)))
+    with progress_reporter(progress) as report:
+        return _solve_with_retry(problem, report)
+
+
+def _solve_with_retry(problem: Problem, progress: Optional[Callable]) -> Solution:
+    """Train and check once; an initial-value problem that fails its check (training.causal: auto) once more, causally."""
+    from .collocation import can_grow
+
     may_retry = problem.training.causal == "auto" and can_grow(problem)
     first_try = dataclasses.replace(problem, training=dataclasses.replace(problem.training, refine=0.0)) if may_retry else problem
     solution = _train_and_check(first_try, progress, grow=None)

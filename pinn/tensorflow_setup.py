@@ -2,13 +2,45 @@
 
 Every entry point (the command line, a batch worker, a Ray actor) calls
 :func:`configure_tensorflow` before it builds anything; the library itself
-imports TensorFlow lazily, on the first solve.
+imports TensorFlow lazily, on the first solve, load or derivative, through
+:func:`ensure_tensorflow`, which is as quiet as the command line.
+``import pinn`` only sets the default of TF_CPP_MIN_LOG_LEVEL
+(:func:`default_log_level`): TensorFlow reads it once, at its first import.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+
+#: TF_CPP_MIN_LOG_LEVEL unless the user set it: TensorFlow's C++ errors still show, its
+#: notices and warnings (grappler's "Not handling type DT_DOUBLE", one per compiled step) do not.
+LOG_LEVEL = "2"
+
+_ready = []  # [True] once ensure_tensorflow has run in this process
+
+
+def default_log_level() -> None:
+    """Set TF_CPP_MIN_LOG_LEVEL's default before TensorFlow's first import (a user's own setting is kept)."""
+    if "tensorflow" not in sys.modules:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", LOG_LEVEL)
+
+
+def ensure_tensorflow() -> None:
+    """The library's first use of TensorFlow: imported quietly (its start-up lines, the CUDA probe's
+    "failed call to cuInit", kept off stderr) and the retracing warning filtered, once per process.
+
+    Called by :func:`pinn.solve`, :func:`pinn.solve_vectorized`, :func:`pinn.load_solution` and
+    :func:`pinn.derivatives`, so a notebook or script sees no TensorFlow log; unlike
+    :func:`configure_tensorflow` it leaves thread pools and GPU memory to the caller.
+    """
+    if _ready:
+        return
+    import_tensorflow_quietly()
+    import tensorflow as tf
+
+    tf.get_logger().addFilter(_not_retracing)
+    _ready.append(True)
 
 
 def import_tensorflow_quietly() -> str:
@@ -21,7 +53,7 @@ def import_tensorflow_quietly() -> str:
     """
     import tempfile
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", LOG_LEVEL)
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile(mode="w+b") as capture:

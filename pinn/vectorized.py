@@ -23,7 +23,7 @@ This module imports TensorFlow only inside functions, so the
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -168,26 +168,31 @@ def member_model(problem: Problem, stacked, member: int):
 # --------------------------------------------------------------------------- training
 
 
-def solve_vectorized(problems: Sequence[Problem], *, progress: Optional[Callable] = None) -> List["Solution"]:
+def solve_vectorized(problems: Sequence[Problem], *, progress: Union[None, bool, Callable] = None) -> List["Solution"]:
     """Solve K problems differing only in parameter values and seeds as one stacked model.
 
     Returns one :class:`~pinn.solution.Solution` per member, as
     :func:`pinn.solver.solve` would for that member's problem; each member's
     status, message, history, step counts and lowest loss are its own, but
     the seconds of each phase are the wall time of the shared,
-    batched phases.  ``progress`` gets a :class:`pinn.training.Progress`
-    after each block, with the worst (largest) loss over the running members
-    and the largest of their lowest losses.  Raises ValueError when the
+    batched phases.  ``progress`` is as for :func:`pinn.solve` (None: a
+    display in a terminal or notebook; True, False, or a callable given a
+    :class:`pinn.training.Progress` after each block), reporting the worst
+    (largest) loss over the running members and the largest of their lowest losses.  Raises ValueError when the
     problems cannot be batched (see :func:`vectorize_problem_reason`).
     """
+    from .progress import progress_reporter
     from .solver import make_solution
+    from .tensorflow_setup import ensure_tensorflow
 
+    ensure_tensorflow()
     reason = vectorize_problem_reason(problems)
     if reason is not None:
         raise ValueError(reason)
     problems = list(problems)
     model, residuals = build_stacked_model(problems)
-    results = train_members(model, residuals, problems, progress=progress)
+    with progress_reporter(progress) as report:
+        results = train_members(model, residuals, problems, progress=report)
     solutions = []
     for k, (problem, result) in enumerate(zip(problems, results)):
         single, single_residuals = member_model(problem, model, k)

@@ -8,6 +8,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import io  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -32,11 +33,29 @@ TINY = (
 )
 
 
+class Terminal(io.StringIO):
+    """A text stream that says it is a terminal (for progress displays, which show only to a watcher)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
 def problem_path(name: str) -> Path:
     return PROBLEMS / f"{name}.yaml"
 
 
 _SOLVED = {}
+
+#: problem -> (exit status, training status) of tests/test_problems.py's smoke runs, filled as they run.
+SMOKE_EXITS = {}
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The smoke runs' exit status per problem file, in the closing summary (not among the progress dots)."""
+    if SMOKE_EXITS:
+        terminalreporter.write_sep("-", "exit status per problem file (short smoke settings)")
+        for name, (code, status) in sorted(SMOKE_EXITS.items()):
+            terminalreporter.write_line(f"  {name:<20} exit {code}  {status}")
 
 
 def solved(name: str, overrides=()):

@@ -10,6 +10,7 @@ worker dying between tasks is checked with workers on a stand-in TensorFlow.
 Tests marked 'Regression' guard bugs found and fixed while the batch command was built.
 """
 
+import contextlib
 import csv
 import json
 import math
@@ -34,7 +35,7 @@ from pinn.batch.workers import (
 from pinn.errors import ProblemError
 from pinn.batch.sweep import parse_sweep
 
-from conftest import TINY, problem_path
+from conftest import TINY, Terminal, problem_path
 
 QUADRATIC = str(problem_path("quadratic"))
 DECAY = str(problem_path("decay"))
@@ -185,6 +186,14 @@ def test_a_bad_sweep_value_is_blamed_on_the_sweep(sweep, value):
     assert "--set" not in error.location
 
 
+def test_a_sweep_over_a_misspelt_parameter_is_refused():
+    # parameters.kk=1,2 would have run two identical copies of decay (whose parameter is k)
+    with pytest.raises(ProblemError) as caught:
+        plan_batch([DECAY], [parse_sweep("parameters.kk=1,2")], TINY)
+    assert caught.value.location == "--sweep parameters.kk (value 1)"
+    assert "there is no parameter 'kk'" in caught.value.message and "Did you mean 'k'?" in caught.value.fix
+
+
 def test_a_bad_override_is_still_blamed_on_the_set():
     with pytest.raises(ProblemError) as caught:
         plan_batch([DECAY], seeds("0:1"), [*TINY, "training.adam.steps=x"])
@@ -324,12 +333,25 @@ def test_an_inverse_batch_records_and_summarises_the_learned_parameter(tmp_path)
 
 @pytest.fixture(scope="module")
 def local_batch(tmp_path_factory):
-    """Seeds 1 and 2 of the quadratic, TINY, run here: (plan, out, returned records, records seen as they came)."""
+    """Seeds 1 and 2 of the quadratic, TINY, run here: (plan, out, returned records, records seen as they came).
+
+    Run with stderr a terminal, where a solve shows progress by default (see test_runs_show_no_progress_display).
+    """
     out = tmp_path_factory.mktemp("local")
     plan = plan_batch([QUADRATIC], seeds("1:2"), TINY)
     seen = []
-    records = run_batch(plan, out, plot=False, on_record=seen.append)
+    with contextlib.redirect_stderr(LOCAL_BATCH_STDERR):
+        records = run_batch(plan, out, plot=False, on_record=seen.append)
     return plan, out, records, seen
+
+
+#: What the local batch wrote to stderr (a terminal).
+LOCAL_BATCH_STDERR = Terminal()
+
+
+def test_runs_show_no_progress_display(local_batch):
+    # a batch prints a line per finished run (pinn.cli); each run's training display would interleave with them
+    assert "steps/s" not in LOCAL_BATCH_STDERR.getvalue(), LOCAL_BATCH_STDERR.getvalue()
 
 
 def test_every_run_writes_its_report_and_record(local_batch):

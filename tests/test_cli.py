@@ -25,7 +25,7 @@ import yaml
 
 from pinn.cli import main
 
-from conftest import ROOT, UNCHECKED, problem_path
+from conftest import ROOT, UNCHECKED, Terminal, problem_path
 
 #: conftest.UNCHECKED as --set options: the self-check's thresholds so loose that only non-finite figures fail.
 UNCHECKED_CLI = tuple(item for o in UNCHECKED for item in ("--set", o))
@@ -132,9 +132,12 @@ def test_progress_goes_to_stderr(quadratic_run):
     assert any(re.search(r"Adam\s+50/50\s", line) for line in progress), err
 
 
-def test_quiet_prints_nothing_on_stdout(tmp_path, capsys):
-    status = run_cli([QUADRATIC, "--out", tmp_path / "run", "--quiet", *SHORT_CLI])
-    out, err = capsys.readouterr()
+def test_quiet_prints_nothing_on_stdout(tmp_path):
+    # stderr a terminal, where pinn.solve's own default would show progress: --quiet still shows none
+    stdout, stderr = io.StringIO(), Terminal()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        status = run_cli([QUADRATIC, "--out", tmp_path / "run", "--quiet", *SHORT_CLI])
+    out, err = stdout.getvalue(), stderr.getvalue()
     assert status == 0, err
     assert out == ""
     assert "steps/s" not in err and "Traceback" not in err
@@ -373,6 +376,16 @@ def test_script_user_mistake_exits_2_without_traceback(arguments, expected, tmp_
     assert "Traceback" not in result.stderr and result.stdout == ""
     assert_no_tensorflow_logs(result.stderr)
     assert not (tmp_path / "run").exists()
+
+
+def test_python_dash_m_pinn_runs_the_command_line(tmp_path):
+    # python -m pinn is the pinn console script: its usage, and exit 2 for a missing file, without TensorFlow logs
+    helped = run_process([sys.executable, "-m", "pinn", "--help"], cwd=tmp_path)
+    assert helped.returncode == 0, helped.stderr
+    assert "usage: pinn COMMAND" in helped.stdout and "solve" in helped.stdout and "batch" in helped.stdout
+    refused = run_process([sys.executable, "-m", "pinn", "solve", "missing.yaml"], cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    assert "error: missing.yaml: no such file" in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_console_script_exit_0_and_2(tmp_path):

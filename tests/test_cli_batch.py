@@ -10,7 +10,9 @@ error line and a fix on stderr, no traceback, nothing trained or written);
 import contextlib
 import csv
 import io
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -298,3 +300,34 @@ def test_ctrl_c_keeps_the_finished_runs_and_a_rerun_does_the_rest(tmp_path, caps
     assert ran == unfinished
     assert stamps == {name: (out_folder / name / "run.json").stat().st_mtime_ns for name in finished}
     assert all(row["status"] in SUCCESS for row in read_csv(out_folder / "summary.csv"))
+
+
+# ------------------------------------------------------------------ times of vectorised runs
+
+
+def test_vectorised_runs_report_the_same_time_per_run_and_in_the_table(tmp_path):
+    # each line used to give the task's wall time divided by its runs (19.6 s), the table the stacked
+    # training's time (77.8 s): both now give the training time, said to be shared by the stacked runs
+    status, out, err = run_captured([QUADRATIC, "--sweep", "training.seed=0:1", "--vectorize", *TINY_CLI, "--no-plot",
+                                     "--out", tmp_path / "batch"])
+    assert status == 0, err
+    lines = out.splitlines()
+    per_run = [re.search(r"  train ([\d.]+) s shared by 2 stacked runs  \(CPU\)", line) for line in lines if line.startswith("  [")]
+    assert len(per_run) == 2 and all(per_run), out
+    header, *rows = [line.split("|")[1:-1] for line in lines if line.startswith("|") and not line.startswith("|--")]
+    column = [cell.strip() for cell in header].index("train s")
+    assert sorted(row[column].strip() for row in rows) == sorted(match.group(1) for match in per_run), out
+    records = [json.loads((tmp_path / "batch" / "quadratic" / name / "run.json").read_text()) for name in ("seed=0", "seed=1")]
+    assert records[0]["train_seconds"] == records[1]["train_seconds"]  # one stacked training, shared
+    assert all(record["stacked"] == 2 and record["vectorized"] for record in records)
+    note = lines[lines.index(next(line for line in lines if line.startswith("|"))) + 4]
+    assert note.startswith("note: train s is the training's wall time; for a vectorised run, that of the stacked training"), out
+    assert "the same figure for each, not a share of it" in (tmp_path / "batch" / "summary.md").read_text()
+
+
+def test_a_run_line_gives_the_tables_training_time():
+    from pinn.cli import _record_line
+
+    record = {"run": "decay/seed=0", "status": "max_steps", "errors": {"u": {"relative_l2": 8.4e-08}},
+              "train_seconds": 15.546, "wall_seconds": 15.74, "device": "CPU", "vectorized": False, "stacked": 0}
+    assert _record_line(record) == "decay/seed=0  max_steps  u 8.40e-08  train 15.5 s  (CPU)"

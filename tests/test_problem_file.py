@@ -205,6 +205,7 @@ def test_loading_again_gives_the_same_problem():
 # ------------------------------------------------------------------ overrides
 
 QUADRATIC = REPO / "problems" / "quadratic.yaml"
+DECAY = REPO / "problems" / "decay.yaml"
 
 
 def test_override_a_nested_number():
@@ -236,6 +237,39 @@ def test_override_adds_missing_sections():
     problem = load_problem(QUADRATIC, ["parameters.a=3", "equations.0=y'' = a", "training.lbfgs.steps=0"])
     assert problem.parameter("a").value == 3.0
     assert problem.training.lbfgs.steps == 0
+
+
+@pytest.mark.parametrize("overrides, fix", [
+    (["parameters.kk=2"], "Did you mean 'k'? Set one the file declares: k."),  # decay declares k
+    (["parameters.rate=2"], "Set one the file declares: k."),
+], ids=["misspelt", "unrelated"])
+def test_override_of_a_parameter_neither_declared_nor_used_is_refused(overrides, fix):
+    # it would change nothing: a sweep over a misspelt key would run identical copies
+    with pytest.raises(ProblemError) as caught:
+        load_problem(DECAY, overrides)
+    error = caught.value
+    name = overrides[0].split("=")[0].split(".")[1]
+    assert error.location == f"--set parameters.{name}" and error.file == str(DECAY)
+    assert f"there is no parameter '{name}': the file declares k, and no expression uses '{name}'" in error.message
+    assert error.fix == fix
+
+
+def test_override_of_a_parameter_in_a_file_without_parameters_is_refused():
+    with pytest.raises(ProblemError, match="the file declares no parameters, and no expression uses 'a'"):
+        load_problem(QUADRATIC, ["parameters.a=3"])
+
+
+def test_looking_for_a_parameters_uses_reads_each_shared_yaml_node_once():
+    # a list that holds itself (&a [*a]) is refused as before, not walked forever
+    text = "domain: [0, 1]\nequations: &a [\"y'' = 2\", *a]\nconditions: ['y(0) = 0', 'y(1) = 1']\n"
+    with pytest.raises(ProblemError, match="no expression uses 'zz'"):
+        problem_from_text(text, ["parameters.zz=1"])
+
+
+def test_override_may_declare_a_parameter_an_expression_uses():
+    # the file uses lam but does not declare it: --set supplies the declaration (before or after the equation's --set)
+    assert load_problem(QUADRATIC, ["equations.0=y'' = lam", "parameters.lam=2"]).parameter("lam").value == 2.0
+    assert load_problem(DECAY, ["parameters.k=3"]).parameter("k").value == 3.0
 
 
 def test_later_overrides_win():
@@ -885,8 +919,50 @@ def test_rendered_error_layout(tmp_path):
         f"{path}: equations[0]: unknown name 'k'",
         "    y'' = -k*y",
         "           ^",
-        "  Add k under parameters, or use one of: x, y, pi, e.",
+        "  Add k under parameters if it is a constant, or an equation for k if it is an unknown function "
+        "(one equation per unknown, e.g. k' = ...); or use one of: x, y, pi, e.",
     ]
+
+
+def test_a_system_missing_an_equation_is_told_both_fixes(tmp_path):
+    # v is an unknown of the system (it has a condition) whose equation is missing: "add v under parameters" alone misleads
+    path = write(tmp_path, "variable: t\ndomain: [0, 5]\nequations:\n  - u' = u - u*v\nconditions:\n  - u(0) = 10\n"
+                 "  - v(0) = 5\n", "lotka.yaml")
+    with pytest.raises(ProblemError) as caught:
+        load_problem(path)
+    error = caught.value
+    assert error.location == "equations[0]" and error.message == "unknown name 'v'"
+    assert "Add v under parameters if it is a constant" in error.fix
+    assert "or an equation for v if it is an unknown function (one equation per unknown, e.g. v' = ...)" in error.fix
+
+
+@pytest.mark.parametrize("fields, location, fix", [
+    ({"equations": "[\"y'' = cot(x)\"]"}, "equations[0]", "The language has no cot; write 1/tan(x)."),
+    ({"equations": "[\"y'' = 2*sec(2*x)\"]"}, "equations[0]", "The language has no sec; write 1/cos(2 * x)."),
+    ({"conditions": "['y(0) = csc(1)', 'y(1) = 1']"}, "conditions[0]", "The language has no csc; write 1/sin(1). Unknowns: y."),
+    ({"exact": "{y: coth(x)}"}, "exact.y", "The language has no coth; write 1/tanh(x)."),
+    ({"parameters": "{k: cot(1)}", "equations": "[\"y'' = k\"]"}, "parameters.k", "The language has no cot; write 1/tan(1)."),
+    ({"equations": "[\"y'' = max(x, 0.5)\"]"}, "equations[0]", "The language has no max; write (x + 0.5 + abs(x - 0.5))/2."),
+    ({"equations": "[\"y'' = log(x + 1, 2)\"]"}, "equations[0]", "Write log(x + 1)/log(2)."),
+], ids=["cot", "sec-compound", "csc-in-condition", "coth-in-exact", "cot-in-parameter", "max", "log-base"])
+def test_a_missing_function_the_language_can_write_is_offered_its_rewrite(fields, location, fix):
+    # cot(x) used to be told "Did you mean 'cos'?"
+    with pytest.raises(ProblemError) as caught:
+        problem_from_text(quad(**fields))
+    assert caught.value.location == location and caught.value.fix == fix
+
+
+def test_a_missing_function_without_a_rewrite_is_told_the_known_ones():
+    with pytest.raises(ProblemError) as caught:
+        problem_from_text(quad(equations="[\"y'' = cosh(x) + coss(x)\"]"))
+    assert caught.value.fix.startswith("Known functions: abs, acos") and caught.value.fix.endswith("Did you mean 'cos'?")
+
+
+def test_an_unknown_name_outside_equations_is_a_missing_parameter():
+    # in exact: (or a condition) no equation is missing: only a parameter can be
+    with pytest.raises(ProblemError) as caught:
+        problem_from_text(quad(exact="{y: c*x^2}"))
+    assert caught.value.fix == "Add c under parameters, or use one of: x, pi, e."
 
 
 # ------------------------------------------------------------ nothing lost, nothing crashes

@@ -8,13 +8,17 @@ the five outputs.  No timing assertions.  About 3 s per problem on a 2-core
 CPU (most of it tracing the tf.functions), so the module stays well under
 two minutes for a dozen files.
 
-The exit status of each problem is printed on the terminal when the module
-is done.
+The exit status of each problem is printed in pytest's closing summary
+(conftest.pytest_terminal_summary), after the progress dots.
 """
 
 import contextlib
 import io
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,34 +26,33 @@ import pytest
 import pinn
 from pinn.cli import main
 
-from conftest import PROBLEMS
+from conftest import PROBLEMS, SMOKE_EXITS
 
 #: Shortest settings (fixed by the brief): Adam 30 steps, L-BFGS 10, no XLA, 101 output points.
 SMOKE = ("training.adam.steps=30", "training.lbfgs.steps=10", "training.jit_compile=false", "output.points=101")
 FILES = sorted(PROBLEMS.glob("*.yaml")) + sorted(PROBLEMS.glob("*.yml"))
 OUTPUTS = ("solution.csv", "metrics.json", "plot.png", "model", "problem.yaml")
 
-#: problem -> (exit status, training status), filled as the tests run
-EXITS = {}
+#: problem -> (exit status, training status), filled as the tests run, printed at the end by conftest
+EXITS = SMOKE_EXITS
+
 
 def test_there_are_problem_files():
     assert len(FILES) >= 10, FILES
 
 
-@pytest.fixture(scope="module", autouse=True)
-def exit_summary(request):
-    yield
-    if EXITS:
-        reporter = request.config.pluginmanager.getplugin("terminalreporter")
-        lines = ["", "exit status per problem file (short smoke settings):"]
-        lines += [f"  {name:<20} exit {code}  {status}" for name, (code, status) in sorted(EXITS.items())]
-        text = "\n".join(lines)
-        capture = request.config.pluginmanager.getplugin("capturemanager")
-        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-            if reporter is not None:
-                reporter.write_line(text)
-            else:  # pragma: no cover
-                print(text)
+def test_exit_table_is_printed_after_the_progress_dots(tmp_path):
+    # it was written from a module fixture's teardown, so it landed among the dots of the next test file
+    tests = Path(__file__).resolve().parent
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'inner'}",
+               f"{tests / 'test_problems.py'}::test_problem_file_runs_end_to_end[quadratic]", str(tests / "test_domain.py")]
+    result = subprocess.run(command, cwd=tests.parent, capture_output=True, text=True, timeout=600)
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = next(i for i, line in enumerate(lines) if "exit status per problem file" in line)
+    dots_end = next(i for i, line in enumerate(lines) if "[100%]" in line)
+    assert dots_end < table, result.stdout
+    assert re.match(r"^  quadratic\s+exit [01]  \w+$", lines[table + 1]), result.stdout
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])

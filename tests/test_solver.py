@@ -284,6 +284,14 @@ def test_status_success():
     assert not Status.NONFINITE_LOSS.success and not Status.INTERRUPTED.success
 
 
+def test_status_prints_as_its_value_and_still_compares_as_a_member():
+    # print(solution.status) in a notebook shows max_steps, as metrics.json and the closing table write it
+    assert str(Status.MAX_STEPS) == "max_steps" and f"{Status.CHECK_FAILED}" == "check_failed"
+    assert [str(status) for status in Status] == [status.value for status in Status]
+    assert Status("max_steps") is Status.MAX_STEPS and Status.MAX_STEPS != "max_steps"  # still an enum, not a string
+    assert "Status.MAX_STEPS" in repr(Status.MAX_STEPS)  # the repr still names the member for debugging
+
+
 # ------------------------------------------------------------ eager equals compiled
 
 

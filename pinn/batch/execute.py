@@ -42,17 +42,19 @@ def execute_task(task: Task, root: Path, device: str = "") -> List[Dict[str, Any
             if task.vectorize:
                 from ..vectorized import solve_vectorized
 
-                solutions = solve_vectorized([run.problem for run in task.runs])
+                solutions = solve_vectorized([run.problem for run in task.runs], progress=False)
                 if any(solution.status.value == "interrupted" for solution in solutions):
                     raise KeyboardInterrupt  # Ctrl-C inside training stops the batch; the runs are not kept
                 runs = [report_solution(solution, Path(root) / run.name, plot=task.plot)
                         for run, solution in zip(task.runs, solutions)]
             else:
-                runs = [run_problem(task.runs[0].problem, Path(root) / task.runs[0].name, plot=task.plot)]
+                # no progress display: a batch shows a line per finished run, not each run's training
+                runs = [run_problem(task.runs[0].problem, Path(root) / task.runs[0].name, plot=task.plot, progress=False)]
                 if runs[0].solution.status.value == "interrupted":
                     raise KeyboardInterrupt
-            wall = (time.perf_counter() - started) / len(task.runs)
-            records = [_record(run, done.metrics, wall, device, task.vectorize) for run, done in zip(task.runs, runs)]
+            wall = (time.perf_counter() - started) / len(task.runs)  # a vectorised task's wall time is shared out
+            stacked = len(task.runs) if task.vectorize else 0
+            records = [_record(run, done.metrics, wall, device, stacked) for run, done in zip(task.runs, runs)]
         except Exception as error:  # one failing run must not stop the batch: it becomes a record
             text = traceback.format_exc()
             message = f"{type(error).__name__}: {error}"
@@ -72,8 +74,13 @@ def execute_task(task: Task, root: Path, device: str = "") -> List[Dict[str, Any
 _LIBRARY_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ImportWarning)
 
 
-def _record(run: BatchRun, metrics: Mapping[str, Any], wall: float, device: str, vectorized: bool) -> Dict[str, Any]:
-    """The run's line in the summary: what ran, its status, its errors and its speed."""
+def _record(run: BatchRun, metrics: Mapping[str, Any], wall: float, device: str, stacked: int) -> Dict[str, Any]:
+    """The run's line in the summary: what ran, its status, its errors and its speed.
+
+    ``train_seconds`` is the training's wall time: for a vectorised run (``stacked`` members trained as
+    one model; 0 when not vectorised) that of the stacked training, the same for every member.
+    ``wall_seconds`` is the run's share of its task's wall time (training, reference, report).
+    """
     seconds, steps = metrics.get("train_seconds"), metrics.get("steps")
     errors = {
         unknown: {key: entry.get(key) for key in ("relative_l2", "max_abs", "against")}
@@ -102,7 +109,8 @@ def _record(run: BatchRun, metrics: Mapping[str, Any], wall: float, device: str,
         "final_loss": metrics.get("final_loss"),
         "wall_seconds": wall,
         "device": device,
-        "vectorized": vectorized,
+        "vectorized": bool(stacked),
+        "stacked": stacked,  # runs trained together as one stacked model (0: not vectorised)
         "fingerprint": run.fingerprint,
     }
 

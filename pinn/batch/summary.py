@@ -83,6 +83,16 @@ def summary_rows(plan: BatchPlan, records: Sequence[Mapping[str, Any]]) -> Tuple
     return header, rows
 
 
+#: What the table's times are, below it in summary.md (and printed after it when a run was vectorised).
+TIME_NOTE = ("train s is the training's wall time; for a vectorised run, that of the stacked training it shared "
+             "with the runs stacked with it (the same figure for each, not a share of it)")
+
+
+def timing_note(records: Iterable[Mapping[str, Any]]) -> str:
+    """The note on the times for the printed table: only when some run was vectorised (else the header says it)."""
+    return f"note: {TIME_NOTE}." if any(record.get("vectorized") for record in records) else ""
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A Markdown table padded so it also reads well as plain text."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
@@ -146,7 +156,7 @@ def write_summary(plan: BatchPlan, out: Path, *, title: str = "") -> Tuple[str, 
     lines += [table, "",
               "Errors are relative L2 against the exact solution or the scipy reference "
               "(per-run details in each run's metrics.json); a trainable parameter's learned value and, where "
-              "its true value is given, its relative error have columns of their own; train s is the training time, "
+              f"its true value is given, its relative error have columns of their own; {TIME_NOTE}; "
               "steps/s the optimizer steps (Adam and L-BFGS) per second of it.", ""]
     failed = [r for r in records if not succeeded(r) and r["status"] != NOT_RUN]
     if failed:

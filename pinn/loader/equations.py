@@ -94,7 +94,7 @@ def _check_equation(ctx: Context, equation, source: str, location: str, names: N
     allowed = names.known(variable=True, unknowns=True)
     for node in ex.walk(equation):
         if isinstance(node, ex.Name) and node.name not in allowed:
-            raise unknown_name_error(ctx, node, source, location, allowed, names.variable)
+            raise unknown_name_error(ctx, node, source, location, allowed, names.variable, in_equation=True)
         if isinstance(node, ex.Derivative):
             _check_derivative(ctx, node, source, location, names)
         if isinstance(node, ex.PointValue):
@@ -103,9 +103,7 @@ def _check_equation(ctx: Context, equation, source: str, location: str, names: N
                     f"'{ex.to_text(node)}' is a value at a point, which is allowed in conditions only", location,
                     f"Move it under conditions:, or write {node.unknown}{chr(39) * node.order} for the function over the domain.",
                     source=source, span=node.span)
-            raise ctx.error(f"'{node.unknown}' is not a known function", location,
-                            f"Known functions: {', '.join(ex.FUNCTION_NAMES)}.{did_you_mean(node.unknown, ex.FUNCTION_NAMES)}",
-                            source=source, span=node.span)
+            raise not_a_function(ctx, node, source, location)
     check_finite(ctx, equation, source, location, names.constants)
 
 
@@ -171,7 +169,9 @@ def _condition_point(ctx: Context, node, source: str, location: str, names: Name
             message = f"'{node.unknown}' is not an unknown, so it has no value at a point"
         else:
             message = f"'{node.unknown}' is neither an unknown nor a known function"
-        raise ctx.error(message, location, f"Unknowns: {', '.join(names.unknowns)}.{did_you_mean(node.unknown, names.unknowns)}",
+        rewrite = ex.function_rewrite(node.unknown, (node.point,)) if node.order == 0 else None  # y(0) = cot(1)
+        fix = f"The language has no {node.unknown}; write {rewrite}. " if rewrite else ""
+        raise ctx.error(message, location, f"{fix}Unknowns: {', '.join(names.unknowns)}.{did_you_mean(node.unknown, names.unknowns)}",
                         source=source, span=node.span)
     point_names = list(constants)
     for inner in ex.walk(node.point):

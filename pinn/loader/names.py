@@ -61,8 +61,15 @@ def check_finite(ctx: Context, node, source: str, location: str, constants: Mapp
                     f"Write a finite number: {_NONFINITE_FIXES[kind]}", source=source, span=bad.span)
 
 
-def unknown_name_error(ctx: Context, node, source: str, location: str, allowed: Sequence[str], variable: str) -> ProblemError:
-    fix = f"Add {node.name} under parameters, or use one of: {', '.join(allowed)}.{did_you_mean(node.name, allowed)}"
+def unknown_name_error(ctx: Context, node, source: str, location: str, allowed: Sequence[str], variable: str,
+                       in_equation: bool = False) -> ProblemError:
+    """An unknown name: a missing parameter, or (in an equation) an unknown whose own equation is missing, or a typo."""
+    if in_equation:  # u' = -u*v with no equation for v: v is an unknown function the system lacks, not only a constant
+        fix = (f"Add {node.name} under parameters if it is a constant, or an equation for {node.name} if it is an "
+               f"unknown function (one equation per unknown, e.g. {node.name}' = ...); or use one of: {', '.join(allowed)}.")
+    else:
+        fix = f"Add {node.name} under parameters, or use one of: {', '.join(allowed)}."
+    fix += did_you_mean(node.name, allowed)
     if node.name in ("t", "x", "s", "r", "z", "tau") and node.name != variable:
         fix = f"If {node.name} is the independent variable, add 'variable: {node.name}' to the file (the variable is now {variable})."
     return ctx.error(f"unknown name '{node.name}'", location, fix, source=source, span=node.span)
@@ -70,8 +77,8 @@ def unknown_name_error(ctx: Context, node, source: str, location: str, allowed: 
 
 def not_a_function(ctx: Context, node, source: str, location: str) -> ProblemError:
     """``gamma(x)`` parses as a value of ``gamma`` at a point; outside conditions it is a call of an unlisted function."""
-    return ctx.error(f"'{node.unknown}' is not a known function", location,
-                     f"Known functions: {', '.join(ex.FUNCTION_NAMES)}.{did_you_mean(node.unknown, ex.FUNCTION_NAMES)}",
+    arguments = (node.point,) if node.order == 0 else ()  # cot'(x) is no rewrite of cot(x)
+    return ctx.error(f"'{node.unknown}' is not a known function", location, ex.unknown_function_fix(node.unknown, arguments),
                      source=source, span=node.span)
 
 
