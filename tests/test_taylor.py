@@ -415,3 +415,16 @@ def test_eager_evaluation_in_chunks_gives_the_same_numbers(monkeypatch):
     chunked = taylor.derivatives(network, x, 6)
     assert [c.shape for c in chunked] == [w.shape for w in whole]
     assert max(_relative_errors(chunked, whole)) < 1e-14  # the same operations, but matmul may block rows differently
+
+
+@pytest.mark.parametrize("outputs, taylor_mode", [(3, False), (taylor.MANY_OUTPUTS, True), (9, True)])
+def test_many_outputs_take_taylor_mode_at_every_order(outputs, taylor_mode, monkeypatch):
+    # nested tapes cost one gradient call per output column per order; from MANY_OUTPUTS on, all columns in one pass
+    network = _random_mlp("tanh", outputs=outputs)
+    calls = []
+    original = taylor.derivatives
+    monkeypatch.setattr(taylor, "derivatives", lambda *args: calls.append(args[2]) or original(*args))
+    for order in (1, 2):
+        got = derivatives(network, X, order)
+        assert max(_relative_errors(got, nested_tape_derivatives(network, X, order))) < 1e-12
+    assert calls == ([1, 2] if taylor_mode else [])
