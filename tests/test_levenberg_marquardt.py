@@ -173,12 +173,6 @@ def test_it_stops_for_the_reason_it_says(monkeypatch):
     assert losses[-1] > 0.5 * losses[-3] and len(losses) == record.steps
 
 
-def test_the_same_seed_gives_the_same_numbers():
-    first, second = (pinn.solve(load("decay")) for _ in range(2))
-    np.testing.assert_array_equal(first.values["u"], second.values["u"])
-    np.testing.assert_array_equal(first.history["total"], second.history["total"])
-
-
 def test_it_learns_a_parameter_with_the_weights():
     solution = pinn.solve(load("inverse_decay", "training.lm.steps=60"))
     assert solution.parameters["k"] == pytest.approx(0.7, rel=1e-6)
@@ -191,14 +185,25 @@ def test_hard_conditions_stay_exact():
     assert relative_l2(solution.values["y"][0], np.cos(solution.x)) < 1e-3  # 32 points, a 16-16 network, 60 iterations
 
 
-def test_stacked_members_follow_their_separate_runs():
-    problems = [load("decay", f"parameters.k={k}", f"training.seed={seed}", *UNCHECKED)
-                for k, seed in ((1.0, 0), (2.0, 1))]
-    members = solve_vectorized(problems)
-    for problem, member in zip(problems, members):
-        separate = pinn.solve(problem)
+@pytest.fixture(scope="module")
+def decay_members():
+    """Two decay problems, as stacked members and as separate runs."""
+    problems = [load("decay", f"parameters.k={k}", f"training.seed={seed}", *UNCHECKED) for k, seed in ((1.0, 0), (2.0, 1))]
+    return problems, solve_vectorized(problems), [pinn.solve(problem) for problem in problems]
+
+
+def test_stacked_members_follow_their_separate_runs(decay_members):
+    problems, members, separates = decay_members
+    for problem, member, separate in zip(problems, members, separates):
         assert member.training.steps_of("lm") == separate.training.steps_of("lm")
         # the same iterations from the same Adam weights; batched and single kernels may round differently
         np.testing.assert_allclose(member.values["u"], separate.values["u"], rtol=1e-7, atol=1e-9)
         exact = 2.0 * np.exp(-problem.parameter("k").value * member.x)
         assert relative_l2(member.values["u"][0], exact) < 1e-4  # Adam alone leaves ~1e-2
+
+
+def test_the_same_seed_gives_the_same_numbers(decay_members):
+    problems, _, separates = decay_members
+    again = pinn.solve(problems[0])
+    np.testing.assert_array_equal(again.values["u"], separates[0].values["u"])
+    np.testing.assert_array_equal(again.history["total"], separates[0].history["total"])
