@@ -48,6 +48,7 @@ def test_quadratic_second_derivative_is_two_everywhere(quadratic):
     assert quadratic.equation_residuals["equation[0]"] <= 1e-3
 
 
+@pytest.mark.slow  # an accuracy run at the defaults (~40 s); test_problems.py runs the file briefly
 def test_harmonic_oscillator_default_settings(solve_once):
     solution = solve_once("harmonic")
     assert solution.success, solution.message
@@ -67,6 +68,7 @@ def test_first_order_decay(solve_once):
     assert error <= 1e-4, error
 
 
+@pytest.mark.slow  # an accuracy run at the defaults (~40 s); test_problems.py runs the file briefly
 def test_lotka_volterra_against_solve_ivp(solve_once):
     solution = solve_once("lotka_volterra")
     assert solution.success, solution.message
