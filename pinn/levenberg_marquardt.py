@@ -14,7 +14,7 @@ factorisation that fails counts as a rejected step, so λ grows until one
 succeeds.  A step is kept if it lowers the loss.  λ starts at
 ``training.lm.damping`` × max diag(JᵀJ) and follows Nielsen's rule on the gain ratio
 
-    ρ = (L(θ) - L(θ + δ)) / (||Jδ||² + 2λ||δ||²)     (the decrease the linear model predicts):
+    ρ = (L(θ) - L(θ + δ)) / (||R||² - ||R + Jδ||²)     (over the decrease the linear model predicts):
 
 kept, λ ← λ max(1/3, 1 - (2ρ - 1)³) and ν ← 2; rejected, λ ← λν and ν ← 2ν.
 
