@@ -299,7 +299,7 @@ class _LmRun:
 
     def iterate(self, theta, loss, terms, active, damping, nu, outcomes, iteration):
         """One LM iteration of every active member: a step from J and R, kept where it lowers the loss."""
-        rows, jacobian, normals = (t.numpy().astype(np.float64) for t in self.jacobian())
+        rows, jacobian, normals = (np.asarray(t.numpy(), dtype=np.float64) for t in self.jacobian())  # no copy in float64
         trial = theta.copy()
         steps, predicted = {}, {}
         for k in np.flatnonzero(active):

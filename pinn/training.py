@@ -1,6 +1,6 @@
 """Training: one loop over a list of phases, each a row of :data:`PHASES`.
 
-``training.phases`` (default ``[adam, lbfgs]``) names the phases in order.
+``training.phases`` (default ``[adam, lbfgs, refine]``; ``lm`` on request) names the phases in order.
 Each phase starts from the best weights so far, runs, keeps the best weights
 it sees and says why it stopped (:class:`~pinn.phase_support.PhaseOutcome`);
 the loop (:func:`run_phases`) owns the order, the best weights, the
