@@ -182,3 +182,28 @@ def test_gauss_newton_smoke(tmp_path):
     shipped = stdout.split("every shipped problem")[1]
     assert [line.split()[0] for line in shipped.splitlines()[2:4]] == ["inverse_decay.yaml", "quadratic.yaml"]
     assert "candidate at least as accurate on" in shipped
+
+
+def test_windows_smoke(tmp_path):
+    """The issue-14 benchmark, tiny settings: one target row in a fresh process; the slowdown part runs its two
+    solves of decay where pinn has training.windows, and says it is skipped where it has not."""
+    out = tmp_path / "windows.json"
+    stdout = run_script("windows.py", "--smoke", "--json", str(out), tmp_path=tmp_path, timeout=180)
+    assert stdout.startswith("# pinn windows benchmark (smoke)")
+    assert "SMOKE RUN" in stdout
+    targets = stdout.split("## Slowdown")[0]
+    assert "| problem | target | relative L2 per unknown | max | train s |" in targets
+    rows = [line for line in targets.splitlines() if line.startswith("| ") and not line.startswith("| problem")]
+    assert [row.split(" | ")[:2] for row in rows] == [["| van_der_pol", "1e-04"]], rows
+    assert "error:" not in rows[0] and "| y " in rows[0]  # the worker ran and reported the error of each unknown
+    result = json.loads(out.read_text())
+    assert result["mode"] == "smoke" and [r["problem"] for r in result["targets"]] == ["van_der_pol"]
+    record = result["targets"][0]
+    assert record["verdict"] in ("verified", "failed") and record["windows"] >= 1 and set(record["errors"]) == {"y"}
+    slowdown = result["slowdown"]
+    if slowdown["available"]:
+        assert "| problem | auto train s | windows | one-window train s | ratio auto/one |" in stdout
+        assert [r["problem"] for r in slowdown["rows"]] == ["decay"] and slowdown["rows"][0]["ratio"] is not None
+        assert "training time auto / one window: median ratio" in stdout
+    else:
+        assert "training.windows not available in this pinn" in stdout and "windows" in slowdown["reason"]
