@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Issue 14's target problems (long horizons, stiff, large systems) at pinn's defaults, and what time windows cost.
 
-    python benchmarks/windows.py                      # both parts: the seven targets take 30-50 min on 2 cores
+    python benchmarks/windows.py                      # both parts; the seven targets took 17 min on 2 shared cores
     python benchmarks/windows.py --only kepler --only van_der_pol
     python benchmarks/windows.py --part slowdown      # shipped one-window problems: defaults against training.windows=1
     python benchmarks/windows.py --json out.json      # also write every figure
