@@ -397,8 +397,13 @@ def summary_table(problem, solution, reference, metrics, directory, files) -> st
     for name, rms in solution.equation_residuals.items():
         lines.append(f"  {name} RMS residual at fresh points: {rms:.2e}")
     for attempt in solution.attempts:
-        lines.append(f"  first attempt ({attempt['steps']}, {attempt['train_seconds']:.1f} s) failed its check; "
-                     f"trained again with the window growing from the initial point (training.causal: auto)")
+        repair = ("marched in time windows (training.windows: auto)" if attempt.get("repair") == "windows" else
+                  "trained again with the window growing from the initial point (training.causal: auto)")
+        lines.append(f"  first attempt ({attempt['steps']}, {attempt['train_seconds']:.1f} s) failed its check; {repair}")
+    if solution.windows:
+        failed = sum(not w.passed for w in solution.windows)
+        lines.append(f"  windows {len(solution.windows)} from {solution.windows[0].low:g} to {solution.windows[-1].high:g}"
+                     + (f", {failed} failed their own checks" if failed else ", each passed its own check"))
     verification = solution.verification
     if verification is not None:
         lines.append(f"  checks  {verification.verdict}: {len(verification.checks) - len(verification.failed)} of "

@@ -197,6 +197,10 @@ def metrics_dict(problem, solution, reference=None, residuals: Optional[Mapping[
     verification = getattr(solution, "verification", None)
     if verification is not None:
         result["verification"] = verification.as_dict()
+    windows = getattr(solution, "windows", ())
+    if windows:
+        result["windows"] = [{key: _json_number(v) if isinstance(v, (int, float)) else v for key, v in w.as_dict().items()}
+                             for w in windows]
     attempts = getattr(solution, "attempts", ())
     if attempts:
         result["earlier_attempts"] = [{key: _json_number(v) if isinstance(v, (int, float)) else v for key, v in a.items()}

@@ -201,3 +201,48 @@ class TrialSolution(tf.Module):
     def weights(self):
         """Every trained variable: network weights, then problem parameters (fixed order)."""
         return [*self.network.kernels, *self.network.biases, *self.parameters.values()]
+
+
+class WindowedModel(tf.Module):
+    """Several trial solutions behind one: u(x) = u_k(x) for x in window k, [b_k, b_k+1) (the last one closed).
+
+    ``pieces`` are the windows' :class:`TrialSolution` s, ``boundaries``
+    b_0 < b_1 < ... < b_K (:mod:`pinn.windows`).  Calling it on x [N, 1] gives
+    [N, len(unknowns)]; :func:`pinn.residuals.derivatives` takes each window's
+    derivatives at its own points (:meth:`by_window`), as for one model.  It
+    evaluates a trained solution; it is not trained itself.
+    """
+
+    def __init__(self, pieces: Sequence[TrialSolution], boundaries: Sequence[float]):
+        super().__init__(name="windowed_model")
+        if len(boundaries) != len(pieces) + 1:
+            raise ValueError(f"{len(pieces)} windows need {len(pieces) + 1} boundaries, got {len(boundaries)}")
+        self.pieces = list(pieces)
+        self.boundaries = tuple(float(b) for b in boundaries)
+        self.unknowns = self.pieces[0].unknowns
+        self.dtype = self.pieces[0].dtype
+        self.parameters: Dict[str, tf.Variable] = {}
+        self.member_constants: Dict[str, tf.Tensor] = {}
+        self.members = None
+        self._inner = tf.constant(self.boundaries[1:-1], dtype=self.dtype)
+
+    def window_index(self, x):
+        """[N] int32: the window of each point of x [N, 1] (a boundary belongs to the window it starts)."""
+        return tf.searchsorted(self._inner, x[:, 0], side="right", out_type=tf.int32)
+
+    def by_window(self, x, evaluate: Callable) -> list:
+        """evaluate(piece, its points) -> list of [n, U] tensors, for every window, stitched back in x's order."""
+        index = self.window_index(x)
+        count = len(self.pieces)
+        positions = tf.dynamic_partition(tf.range(tf.shape(x)[0]), index, count)
+        parts = tf.dynamic_partition(x, index, count)
+        results = [evaluate(piece, part) for piece, part in zip(self.pieces, parts)]
+        return [tf.dynamic_stitch(positions, [r[j] for r in results]) for j in range(len(results[0]))]
+
+    def __call__(self, x):
+        return self.by_window(x, lambda piece, part: [piece(part)])[0]
+
+    @property
+    def weights(self):
+        """Every window's weights, window after window."""
+        return [w for piece in self.pieces for w in piece.weights]

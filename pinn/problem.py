@@ -9,7 +9,7 @@ from, so any later stage can still point at them in an error.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
@@ -167,6 +167,7 @@ class TrainingSpec:
     refine: float = 0.5  # share of the points the phase refine moves to where the residual is largest, when needed
     causal: str = "auto"  # grow the window from t0 (IVPs): auto after a failed check, on always, off never
     growth: int = 8000  # initial-value problems: Adam steps, before training.adam.steps, while the trained window grows from t0
+    windows: Union[str, int, Tuple[float, ...]] = "auto"  # initial-value problems: auto, N equal windows, or their boundaries (pinn.windows)
     constraints: str = "auto"
     adam: AdamSpec = field(default_factory=AdamSpec)
     lbfgs: LbfgsSpec = field(default_factory=LbfgsSpec)

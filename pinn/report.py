@@ -113,6 +113,8 @@ def plot_figure(solution, reference):
     _draw_errors(error_ax, solution, reference, ref, colours)
     for ax in (values_ax, derivative_ax, error_ax):
         ax.set_xlabel(problem.variable)
+        for boundary in [w.low for w in solution.windows[1:]]:  # a march's window boundaries (pinn.windows)
+            ax.axvline(boundary, color="0.6", linewidth=0.6, linestyle=":", zorder=0)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
     _draw_history(loss_ax, solution)
@@ -173,7 +175,7 @@ def _draw_history(ax, solution) -> None:
     if history and len(history.get("step", [])):
         steps = history["step"]
         for name, series in history.items():
-            if name in ("step", "phase"):
+            if name in ("step", "phase", "window"):
                 continue
             series = np.asarray(series, dtype=float)
             ax.semilogy(steps, np.where(series > 0, series, np.nan), label=name, linewidth=2 if name == "total" else 1)

@@ -41,8 +41,12 @@ def derivatives(function: Callable, x, order: int) -> List:
     output column per order, Taylor mode all columns at once (a chain of 50
     equations trains 17x faster).  Everything else, and every order up to that
     threshold for fewer outputs (the numbers those problems always had, to the
-    bit), uses :func:`nested_tape_derivatives`.
+    bit), uses :func:`nested_tape_derivatives`.  A
+    :class:`~pinn.network.WindowedModel` (several windows) takes each point's
+    derivatives from its own window's network.
     """
+    if hasattr(function, "boundaries") and hasattr(function, "pieces"):
+        return function.by_window(x, lambda piece, part: derivatives(piece, part, order))
     if order >= 1 and taylor.supports(function) and (order > taylor.NESTED_TAPE_MAX_ORDER or
                                                      taylor.outputs(function) >= taylor.MANY_OUTPUTS):
         return taylor.derivatives(function, x, order)

@@ -7,6 +7,7 @@ weights that do not fit the problem's network, raise a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Dict, Sequence, Union
@@ -31,7 +32,7 @@ def load_solution(directory: Union[str, Path]) -> "Solution":
     from .tensorflow_setup import ensure_tensorflow
 
     ensure_tensorflow()
-    from .solver import build_model, make_solution
+    from .assembly import build_model, make_solution
     from .training import Status, TrainingResult
 
     directory = Path(directory)
@@ -47,12 +48,39 @@ def load_solution(directory: Union[str, Path]) -> "Solution":
         status = Status(meta["status"])
     except ValueError:
         raise _damaged(directory, f"{META_FILE} has an unknown status {meta['status']!r}", _RESAVE) from None
+    windows = _windows(directory, meta)
     model, residuals = build_model(problem)
+    if windows:
+        from .windows import rebuild
+
+        model = rebuild(problem, windows)
     for variable, value in zip(model.weights, _read_weights(directory, [tuple(v.shape) for v in model.weights])):
         variable.assign(value)
     training = TrainingResult(status=status, message=meta["message"], history={}, phases=_phases(directory, meta),
                               best_loss=meta["final_loss"])
-    return make_solution(problem, model, training, residuals, provenance=_provenance(meta))
+    solution = make_solution(problem, model, training, residuals, provenance=_provenance(meta))
+    if not windows:
+        return solution
+    from .windows import window_check
+
+    verification = dataclasses.replace(solution.verification, checks=solution.verification.checks + (window_check(windows),))
+    return dataclasses.replace(solution, windows=windows, verification=verification)
+
+
+def _windows(directory: Path, meta: Dict) -> tuple:
+    """The saved march's windows (pinn.windows.WindowRecord), () for one window; a malformed list is refused."""
+    from .windows import record_from_dict
+
+    raw = meta.get("windows")
+    if raw is None:
+        return ()
+    try:
+        records = tuple(record_from_dict(w) for w in raw)
+    except (TypeError, KeyError, ValueError, AttributeError):
+        raise _damaged(directory, f"{META_FILE} has a malformed 'windows' list", _RESAVE) from None
+    if not records:
+        raise _damaged(directory, f"{META_FILE} has an empty 'windows' list", _RESAVE)
+    return records
 
 
 def _provenance(meta: Dict) -> Dict:

@@ -45,6 +45,7 @@ class Solution:
     reference: object = field(default=None, repr=False)  # the pinn.Reference the check compared with, or None
     attempts: Tuple[Mapping[str, object], ...] = ()  # earlier attempts that failed their check (pinn.solver.solve)
     provenance: Mapping[str, object] = field(default_factory=dict)  # seed, versions, device, date (pinn.provenance)
+    windows: Tuple["WindowRecord", ...] = ()  # pinn.windows.WindowRecord per window of a march; () for one window
 
     @property
     def status(self) -> "Status":
@@ -119,6 +120,8 @@ class Solution:
             "weight_shapes": [list(v.shape) for v in self.model.weights],
             "provenance": dict(self.provenance),
         }
+        if self.windows:
+            meta["windows"] = [w.as_dict() for w in self.windows]
         (directory / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         return directory
 

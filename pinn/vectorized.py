@@ -49,6 +49,9 @@ def vectorize_problem_reason(problems: Sequence[Problem]) -> Optional[str]:
     """
     if not problems:
         return "there are no runs to vectorize"
+    if any(p.training.windows not in ("auto", 1) for p in problems):
+        return ("training.windows marches each run by itself, window after window, and the stacked members cannot; "
+                "run the sweep without --vectorize, or with training.windows: auto (one window per member)")
     first = _comparable(problems[0])
     for problem in problems[1:]:
         difference = _first_difference(first, _comparable(problem), "")

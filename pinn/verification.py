@@ -51,6 +51,9 @@ ADVICE = {
     "reference": "The network solves the equations only approximately, and the error grew along the domain: "
                  "try more points, a longer run, a larger network (network.hidden) or a shorter domain; "
                  "or loosen verify.tolerance if this accuracy is enough.",
+    "window": "A window of the march failed its own check even at its shortest: train each window longer "
+              "(training.adam.steps, training.lbfgs.steps), use more points per window (training.points), or list "
+              "shorter windows (training.windows: [t0, t1, ...]).",
     "parameter": "A learned parameter is far from its true value: the equations and data may admit another value "
                  "(a second root, such as -w for w when only w^2 appears) or training stopped short: start nearer "
                  "(parameters.NAME.initial), add data or a condition that tells the values apart, train longer, "
@@ -153,8 +156,13 @@ def fresh_point_count(training_points: int) -> int:
     return int(min(max(FRESH_FACTOR * training_points, MIN_FRESH_POINTS), MAX_FRESH_POINTS))
 
 
-def measure(problem, model, residuals) -> Measurements:
-    """Each equation's residual at fresh and at training points, each condition's residual (TensorFlow)."""
+def measure(problem, model, residuals, training_points: Optional[np.ndarray] = None) -> Measurements:
+    """Each equation's residual at fresh and at training points, each condition's residual (TensorFlow).
+
+    ``training_points`` [N, 1] (default: drawn as training drew them) are
+    the points the fresh ones are compared with; a march of windows gives the
+    windows' points together.
+    """
     import tensorflow as tf
 
     from .solution import evaluate_model
@@ -162,8 +170,9 @@ def measure(problem, model, residuals) -> Measurements:
     spec = problem.training
     figures = []
     if residuals is not None and residuals.equations:
-        training = problem.domain.sample(spec.points, spec.sampler, np.random.default_rng(spec.seed + 1))
-        fresh = problem.domain.fresh(fresh_point_count(spec.points))
+        training = (problem.domain.sample(spec.points, spec.sampler, np.random.default_rng(spec.seed + 1))
+                    if training_points is None else np.asarray(training_points, dtype=float).reshape(-1, 1))
+        fresh = problem.domain.fresh(fresh_point_count(len(training)))
         at_training = residuals.equation_parts(model, tf.constant(training, dtype=model.dtype))
         at_fresh = _in_batches(residuals, model, fresh)
         for equation, term in zip(problem.equations, residuals.equations):

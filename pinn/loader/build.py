@@ -66,6 +66,7 @@ def build(ctx: Context, document: Dict[str, Any], file: Optional[str], default_n
     check_equations(equations, unknowns, variable, domain, parameters, data, file)  # pinn.wellposed, before the counts
     _check_whole(ctx, equations, conditions, unknowns, orders, parameters, data, network, training)
     kind = _kind(equations, conditions)
+    _check_windows(ctx, training.windows, kind, conditions, domain, parameters, data)
     as_run = yaml.safe_dump(_plain({"name": name, **with_inline_data(document, data, variable)}), sort_keys=False, allow_unicode=True)
     problem = Problem(
         name=name, description=description.strip(), variable=variable, domain=Interval(*domain), unknowns=unknowns,
@@ -180,6 +181,28 @@ def _check_hard(ctx: Context, conditions, unknowns, orders) -> None:
         raise ctx.error("training.constraints is hard, but this condition cannot be built into the network's output",
                         condition.location,
                         "Use constraints: auto (built in where possible, penalised otherwise) or soft.", source=condition.source)
+
+
+def _check_windows(ctx: Context, windows, kind: str, conditions, domain, parameters, data) -> None:
+    """training.windows other than auto or 1: an initial-value problem at the start of the domain, nothing learned.
+
+    The windows march from the initial point (pinn.windows); boundaries, if
+    listed, run from the start of the domain to its end.
+    """
+    if windows == "auto" or windows == 1:
+        return
+    location, fix = "training.windows", "Use training.windows: auto (one window where the march does not apply)."
+    if kind != "ivp" or {p for c in conditions for p in c.points} != {float(domain[0])}:
+        raise ctx.error("time windows march an initial-value problem from the start of the domain, and this problem's "
+                        "conditions are not all there", location, fix)
+    if data is not None or any(p.trainable for p in parameters):
+        raise ctx.error("time windows do not take observations or trainable parameters (each window would learn its own "
+                        "value)", location, "Solve the inverse problem on one window (training.windows: auto), or give the "
+                        "parameter's value.")
+    if isinstance(windows, tuple) and (windows[0] != float(domain[0]) or windows[-1] != float(domain[1])):
+        raise ctx.error(f"the window boundaries run from {windows[0]:g} to {windows[-1]:g}, but the domain is "
+                        f"[{domain[0]:g}, {domain[1]:g}]", location,
+                        f"Start the list at {domain[0]:g} and end it at {domain[1]:g}.")
 
 
 def _kind(equations, conditions) -> str:

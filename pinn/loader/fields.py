@@ -97,6 +97,30 @@ def phase_list(ctx: Context, phases: Any, location: str) -> Tuple[str, ...]:
     return names
 
 
+def window_choice(ctx: Context, windows: Any, location: str) -> Union[str, int, Tuple[float, ...]]:
+    """training.windows: auto, a number of equal windows, or the boundaries [t0, t1, ..., tN] (increasing)."""
+    if isinstance(windows, str) and windows.strip().lower() == "auto":
+        return "auto"
+    if isinstance(windows, (list, tuple)):
+        if len(windows) < 2:
+            raise ctx.error(f"a list of window boundaries needs at least the two ends, got {describe(windows)}", location,
+                            "Write the boundaries from the start of the domain to its end, e.g. windows: [0, 10, 20, 30].")
+        bounds = tuple(number(ctx, v, f"{location}[{i}]") for i, v in enumerate(windows))
+        if any(b <= a for a, b in zip(bounds, bounds[1:])):
+            raise ctx.error(f"the window boundaries {list(bounds)} do not increase", location,
+                            "List each boundary once, from the start of the domain to its end.")
+        if len(bounds) - 1 > LIMITS["training.windows"]:
+            raise ctx.error(f"{len(bounds) - 1} windows are beyond the limit of {LIMITS['training.windows']}", location,
+                            "Use fewer, longer windows.")
+        return bounds
+    if isinstance(windows, str) and windows.strip().isdigit():
+        windows = int(windows)
+    if isinstance(windows, str) or isinstance(windows, bool) or not isinstance(windows, (int, float)):
+        raise ctx.error(f"expected auto, a number of windows or a list of boundaries, got {describe(windows)}", location,
+                        "Write windows: auto (the default), windows: 4, or windows: [0, 10, 20, 30].")
+    return integer(ctx, windows, location, 1, LIMITS["training.windows"])
+
+
 FIELDS: Dict[type, Dict[str, Reader]] = {
     NetworkSpec: {
         "hidden": hidden_layers,
@@ -137,6 +161,7 @@ FIELDS: Dict[type, Dict[str, Reader]] = {
         "resample_every": whole(0, "training.adam.steps"),
         "causal": pick(CAUSAL_MODES),
         "growth": whole(0, "training.adam.steps"),
+        "windows": window_choice,
         "refine": share,
         "constraints": pick(CONSTRAINT_MODES),
         "dtype": pick(DTYPES),
