@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ["training.lbfgs.steps=5", "training.steps_per_call=10", "training.points=16", "output.points=21",
-         "training.jit_compile=false"]
+         "training.jit_compile=false", "training.windows=1"]
 SMOKE_ADAM = [10, 20]
 SMOKE_PROBLEMS = ["quadratic.yaml", "lotka_volterra.yaml"]
 

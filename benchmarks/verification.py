@@ -27,9 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ["training.adam.steps=80", "training.growth=70", "training.lbfgs.steps=5", "training.steps_per_call=10",
-         "training.points=16", "output.points=21", "training.jit_compile=false"]  # the logistic fails and is retried
+         "training.points=16", "output.points=21", "training.jit_compile=false", "training.lm.steps=5"]  # the logistic fails and is repaired
 SMOKE_PROBLEMS = ["quadratic.yaml", "logistic.yaml"]
-BEFORE = ["training.causal=off", "training.refine=0"]
+BEFORE = ["training.causal=off", "training.refine=0", "training.windows=1"]
 
 
 def solve_once(path: Path, overrides):

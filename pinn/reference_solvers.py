@@ -184,7 +184,7 @@ def _integrate(system: FirstOrderSystem, x0: float, x1: float, state0, p, rtol=R
 
         return fun
 
-    stiff = _stiffness(make(10**9), x0, np.asarray(state0, dtype=float)) * abs(x1 - x0) > STIFFNESS_LIMIT
+    stiff = _stiffness_near_start(make(10**9), x0, x1, np.asarray(state0, dtype=float)) * abs(x1 - x0) > STIFFNESS_LIMIT
     methods = ("Radau", "LSODA") if stiff else ("DOP853", "Radau", "LSODA")
     notes, failed_at = [], []
     for method in methods:
@@ -207,6 +207,23 @@ def _integrate(system: FirstOrderSystem, x0: float, x1: float, state0, p, rtol=R
             notes.append(f"two methods stop at the same point: the solution is probably singular near {system.variable} = {failed_at[-1]:.6g}")
             break
     raise _Failure("solve_ivp failed: " + "; ".join(notes))
+
+
+def _stiffness_near_start(fun, x0, x1, state0) -> float:
+    """The larger :func:`_stiffness` at the start and one explicit Euler step of 1/1000 of the interval later.
+
+    A stiff system can look mild at its start: Robertson's chemistry at
+    (1, 0, 0) has eigenvalues (-0.04, 0, 0), and -1e4 a moment later, so
+    DOP853 would spend its whole budget before Radau is tried.
+    """
+    at_start = _stiffness(fun, x0, state0)
+    step = 1e-3 * (x1 - x0)
+    try:
+        with np.errstate(all="ignore"):
+            later = state0 + step * np.asarray(fun(x0, state0), dtype=float)
+    except (HighestDerivativeError, ValueError):
+        return at_start
+    return max(at_start, _stiffness(fun, x0 + step, later)) if np.all(np.isfinite(later)) else at_start
 
 
 def _stiffness(fun, x0, state0) -> float:

@@ -8,8 +8,11 @@ unknown's order, built in exactly (the Taylor form of :mod:`pinn.constraints`):
 
 so the solution and its derivatives to order - 1 are continuous at every
 boundary (to round-off), and the order-th nearly so, the equations holding on
-both sides.  Windows are trained in order, each by the problem's own phases
-(``training.causal`` off: a window is itself the causal step), and each is
+both sides.  Windows are trained in order, each by ``training.window_phases``
+(default Adam then Levenberg–Marquardt: on one window of a lightly damped
+oscillator, 1.25 periods, LM reached 4.3e-7 in 28 s where the default
+[adam, lbfgs] reached 2.5e-6 in 54 s, on a busy machine), with
+``training.causal`` off (a window is itself the causal step); each is
 checked by itself (:mod:`pinn.verification`: its equations at fresh points
 and its initial conditions; no reference, since its initial values are the
 last window's, not the truth's).  The march is one :class:`~pinn.Solution`
@@ -105,7 +108,7 @@ def window_problem(problem: Problem, low: float, high: float, start: Optional[Ma
     """The sub-problem of one window: [low, high], initial values ``start[u][j]`` (None: the problem's own conditions)."""
     conditions = problem.conditions if start is None else tuple(
         _initial_value(u, j, low, float(value), index) for u in problem.unknowns for j, value in enumerate(start[u]))
-    training = dataclasses.replace(problem.training, windows=1, causal="off")
+    training = dataclasses.replace(problem.training, windows=1, causal="off", phases=problem.training.window_phases)
     return dataclasses.replace(problem, domain=Interval(float(low), float(high)), conditions=conditions, exact={},
                                reference="none", training=training)
 

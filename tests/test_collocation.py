@@ -368,7 +368,7 @@ def test_a_failed_ivp_is_trained_again_with_the_window_growing_from_t0():
     # the logistic equation from 1% of capacity, starved of Adam steps: the first attempt fails its check
     # (measured relative residual ~0.4), the second grows the window over 1400 Adam steps; the failed attempt is kept
     problem = pinn.load_problem(problem_path("logistic"), ["training.adam.steps=600", "training.lbfgs.steps=200",
-                                                           "training.growth=1400",
+                                                           "training.growth=1400", "training.windows=1",
                                                            "training.jit_compile=false", "verify.tolerance=1e9"])
     solution = pinn.solve(problem)
     assert len(solution.attempts) == 1 and solution.attempts[0]["status"] == "check_failed"

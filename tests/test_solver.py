@@ -298,7 +298,7 @@ def test_status_prints_as_its_value_and_still_compares_as_a_member():
 
 
 EAGER_COMPARISON = (
-    "training.adam.steps=40", "training.lbfgs.steps=15", "training.steps_per_call=20", "training.points=32",
+    "training.windows=1", "training.adam.steps=40", "training.lbfgs.steps=15", "training.steps_per_call=20", "training.points=32",
     "output.points=51", "training.causal=off",  # one attempt: a failed check would train again
 )
 

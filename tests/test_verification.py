@@ -413,7 +413,7 @@ def test_fresh_points_are_the_same_on_every_call_and_scale_with_the_interval():
 #: fits the 6 points and nothing between them.  Measured (seed 0): relative residual 2.9e-1 (threshold 1e-3),
 #: fresh/training RMS 3.7e-1 / 4.5e-16 = 8.2e14 (threshold 10), error against cos t 6.2e-1 (threshold 1e-3);
 #: the conditions hold exactly (built into the network): 0.  Training itself ends "converged".
-STARVED = ("training.points=6", "training.causal=off", "training.refine=0", *QUICK)  # the check itself, no repairs
+STARVED = ("training.points=6", "training.causal=off", "training.windows=1", "training.refine=0", *QUICK)  # the check itself, no repairs
 #: The quadratic y'' = 2 with short training (Adam 300, L-BFGS 100, 128 points).  Measured (seed 0): relative
 #: residual 2.4e-6 (threshold 1e-3), fresh/training 1.0 (threshold 1e2), error against x^2 1.9e-7 (threshold 1e-3).
 PASSING = QUICK

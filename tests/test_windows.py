@@ -18,7 +18,7 @@ from pinn.errors import ProblemError
 from pinn.problem_file import problem_from_dict
 from pinn.verification import Check, Verification
 
-SHORT = {"adam": {"steps": 40}, "lbfgs": {"steps": 10}, "jit_compile": False}
+SHORT = {"adam": {"steps": 40}, "lbfgs": {"steps": 10}, "window_phases": ["adam"], "jit_compile": False}
 
 
 def oscillator(**training):
@@ -31,7 +31,9 @@ def oscillator(**training):
 
 
 def test_windows_option_reads_auto_a_count_and_boundaries():
-    assert oscillator().training.windows == "auto"
+    default = problem_from_dict({"name": "d", "domain": [0, 1], "equations": ["y' = -y"], "conditions": ["y(0) = 1"]})
+    assert default.training.windows == "auto" and default.training.window_phases == ("adam", "lm")
+    assert oscillator(window_phases=["adam", "lbfgs"]).training.window_phases == ("adam", "lbfgs")
     assert oscillator(windows=3).training.windows == 3
     assert oscillator(windows="2").training.windows == 2
     assert oscillator(windows=[0, 1, "pi/2", 3]).training.windows == (0.0, 1.0, np.pi / 2, 3.0)
@@ -67,6 +69,7 @@ def test_windows_are_refused_where_they_cannot_march():
 def test_a_march_is_continuous_to_order_minus_one_at_every_boundary():
     solution = pinn.solve(oscillator(windows=3), progress=False)
     assert len(solution.windows) == 3 and [w.low for w in solution.windows] == [0.0, 1.0, 2.0]
+    assert solution.training.summary() == "120 Adam"  # each window runs training.window_phases, not phases
     for boundary in (1.0, 2.0):
         before = solution.evaluate([boundary - 1e-13], order=1)["y"]
         for order in (0, 1):  # y and y' continuous: built in exactly (round-off, and 1e-13 of slope)
@@ -116,7 +119,8 @@ def test_windowed_model_takes_each_point_from_its_own_window():
 def quick(problem):
     """The fewest steps that still train: the controller's decisions come from the stand-in verdict."""
     training = dataclasses.replace(problem.training, adam=dataclasses.replace(problem.training.adam, steps=5),
-                                   lbfgs=dataclasses.replace(problem.training.lbfgs, steps=0), phases=("adam",))
+                                   lbfgs=dataclasses.replace(problem.training.lbfgs, steps=0), phases=("adam",),
+                                   window_phases=("adam",))
     return dataclasses.replace(problem, training=training)
 
 

@@ -162,6 +162,7 @@ FIELDS: Dict[type, Dict[str, Reader]] = {
         "causal": pick(CAUSAL_MODES),
         "growth": whole(0, "training.adam.steps"),
         "windows": window_choice,
+        "window_phases": phase_list,
         "refine": share,
         "constraints": pick(CONSTRAINT_MODES),
         "dtype": pick(DTYPES),
