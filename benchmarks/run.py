@@ -65,7 +65,7 @@ TARGETS = {"adam_speedup": {"float32": 5.0, "float64": 3.0}, "lbfgs_ms": 5.0, "q
 #: Tiny settings of every solve in a smoke run, before each measurement's own overrides (XLA off: each
 #: XLA compile costs seconds).
 SMOKE_OVERRIDES = ["training.adam.steps=20", "training.lbfgs.steps=5", "training.steps_per_call=10", "training.points=16",
-                   "output.points=21", "training.jit_compile=false"]
+                   "output.points=21", "training.jit_compile=false", "training.windows=1"]
 
 #: Budgets: full, quick and smoke.  "first_solve" rows: (label, overrides) run with each of "first_solve_jit"
 #: (XLA on and off unless the plan says otherwise).  Keys missing from a plan take the full run's behaviour.

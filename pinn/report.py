@@ -180,7 +180,8 @@ def _draw_history(ax, solution) -> None:
             series = np.asarray(series, dtype=float)
             ax.semilogy(steps, np.where(series > 0, series, np.nan), label=name, linewidth=2 if name == "total" else 1)
         phases = history["phase"]
-        names = solution.problem.training.phases
+        training = solution.problem.training
+        names = training.window_phases if solution.windows else training.phases  # a march's windows run window_phases
         for index in sorted(set(phases.tolist()) - {int(phases[0])}):  # where each later phase begins
             begins = steps[np.argmax(phases == index)]
             label = PHASE_LABELS.get(names[index], names[index]) if index < len(names) else str(index)

@@ -188,7 +188,7 @@ def test_windows_smoke(tmp_path):
     """The issue-14 benchmark, tiny settings: one target row in a fresh process; the slowdown part runs its two
     solves of decay where pinn has training.windows, and says it is skipped where it has not."""
     out = tmp_path / "windows.json"
-    stdout = run_script("windows.py", "--smoke", "--json", str(out), tmp_path=tmp_path, timeout=180)
+    stdout = run_script("windows.py", "--smoke", "--json", str(out), tmp_path=tmp_path, timeout=300)
     assert stdout.startswith("# pinn windows benchmark (smoke)")
     assert "SMOKE RUN" in stdout
     targets = stdout.split("## Slowdown")[0]

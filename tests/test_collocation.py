@@ -376,6 +376,6 @@ def test_a_failed_ivp_is_trained_again_with_the_window_growing_from_t0():
     assert solution.problem.training.refine == 0.5  # the problem as given
     assert solution.training.adam_steps == 2000  # growth + adam.steps: the second attempt grew
     no_retry = pinn.solve(pinn.load_problem(problem_path("logistic"), ["training.adam.steps=600", "training.lbfgs.steps=200",
-                                                                      "training.causal=off", "training.refine=0",
+                                                                      "training.causal=off", "training.refine=0", "training.windows=1",
                                                                       "training.jit_compile=false", "verify.tolerance=1e9"]))
     assert no_retry.attempts == () and no_retry.status.value == "check_failed" and no_retry.training.adam_steps == 600
