@@ -396,10 +396,11 @@ def summary_table(problem, solution, reference, metrics, directory, files) -> st
         lines.append(f"  {metrics['reference']['source']}: {singular['note']}")
     for name, rms in solution.equation_residuals.items():
         lines.append(f"  {name} RMS residual at fresh points: {rms:.2e}")
-    for attempt in solution.attempts:
+    for number, attempt in enumerate(solution.attempts):
         repair = ("marched in time windows (training.windows: auto)" if attempt.get("repair") == "windows" else
                   "trained again with the window growing from the initial point (training.causal: auto)")
-        lines.append(f"  first attempt ({attempt['steps']}, {attempt['train_seconds']:.1f} s) failed its check; {repair}")
+        lines.append(f"  {('first', 'second')[min(number, 1)]} attempt ({attempt['steps']}, {attempt['train_seconds']:.1f} s) "
+                     f"failed its check; {repair}")
     if solution.windows:
         failed = sum(not w.passed for w in solution.windows)
         lines.append(f"  windows {len(solution.windows)} from {solution.windows[0].low:g} to {solution.windows[-1].high:g}"

@@ -40,30 +40,39 @@ def solve(problem: Problem, *, seed: Optional[int] = None, progress: Union[None,
 
 
 def _solve_with_retry(problem: Problem, progress: Optional[Callable]) -> Solution:
-    """Train and check once, then repair a failed initial-value problem: a march of windows, or a causal retry.
+    """Train and check once, then repair a failed initial-value problem: a causal retry, then a march of windows.
 
     Explicit ``training.windows`` march at once (:mod:`pinn.windows`).  Under
-    auto, an initial-value problem that fails its check is marched in
-    windows when it can be (:func:`pinn.windows.marches`), else trained once
-    more with the window growing from t0 (``training.causal: auto``).
+    auto, an initial-value problem that fails its check is trained once more
+    with the window growing from t0 (``training.causal: auto``; it repairs
+    the growth problems and short arcs that one network can hold, in one
+    more solve), and if that fails too, or cannot grow, it is marched in
+    windows when it can be (:func:`pinn.windows.marches`).  Each failed
+    attempt is kept in ``Solution.attempts``.
     """
     from .collocation import can_grow
     from .windows import explicit_boundaries, march, marches
 
     if explicit_boundaries(problem) is not None:
         return march(problem, progress)
+    causal = problem.training.causal == "auto" and can_grow(problem)
     by_windows = problem.training.windows == "auto" and marches(problem)
-    may_retry = by_windows or (problem.training.causal == "auto" and can_grow(problem))
-    first_try = dataclasses.replace(problem, training=dataclasses.replace(problem.training, refine=0.0)) if may_retry else problem
+    first_try = dataclasses.replace(problem, training=dataclasses.replace(problem.training, refine=0.0)) if causal or by_windows else problem
     solution = _train_and_check(first_try, progress, grow=None)
-    if not (may_retry and solution.status.value == "check_failed"):
-        return dataclasses.replace(solution, problem=problem)
-    first = {"causal": False, "status": solution.status.value, "message": solution.message,
-             "train_seconds": solution.training.train_seconds, "steps": solution.training.summary()}
-    if by_windows:
-        return march(problem, progress, earlier=({**first, "repair": "windows"},))
-    again = _train_and_check(problem, progress, grow=True)
-    return dataclasses.replace(again, attempts=({**first, "repair": "causal"},))
+    attempts = []
+    if causal and solution.status.value == "check_failed":
+        attempts.append(_attempt(solution, "causal"))
+        solution = dataclasses.replace(_train_and_check(problem, progress, grow=True), attempts=tuple(attempts))
+    if by_windows and solution.status.value == "check_failed":
+        attempts.append(_attempt(solution, "windows"))
+        return march(problem, progress, earlier=tuple(attempts))
+    return dataclasses.replace(solution, problem=problem)
+
+
+def _attempt(solution: Solution, repair: str) -> dict:
+    """A failed attempt as Solution.attempts keeps it, with the repair tried after it."""
+    return {"causal": bool(solution.attempts), "status": solution.status.value, "message": solution.message,
+            "train_seconds": solution.training.train_seconds, "steps": solution.training.summary(), "repair": repair}
 
 
 def _train_and_check(problem: Problem, progress, grow: Optional[bool]) -> Solution:

@@ -168,8 +168,16 @@ def test_auto_marches_only_after_one_window_failed(monkeypatch):
     monkeypatch.setattr(windows_module, "march", lambda problem, progress=None, earlier=(): marched.append(earlier) or None)
     solved = pinn.solve(oscillator(adam={"steps": 300}, lbfgs={"steps": 300}), progress=False)
     assert solved.success and not solved.windows and not marched  # one window solves it: no march
-    pinn.solve(oscillator(adam={"steps": 2}, lbfgs={"steps": 0}), progress=False)
+    pinn.solve(oscillator(adam={"steps": 2}, lbfgs={"steps": 0}, growth=0), progress=False)  # no growth: no causal retry
     assert len(marched) == 1 and marched[0][0]["repair"] == "windows" and marched[0][0]["status"] == "check_failed"
+
+
+def test_auto_tries_the_causal_retry_before_the_march(monkeypatch):
+    marched = []
+    monkeypatch.setattr(windows_module, "march", lambda problem, progress=None, earlier=(): marched.append(earlier) or None)
+    pinn.solve(oscillator(adam={"steps": 2}, lbfgs={"steps": 0}, growth=70), progress=False)
+    assert len(marched) == 1 and [a["repair"] for a in marched[0]] == ["causal", "windows"]
+    assert marched[0][1]["causal"] and not marched[0][0]["causal"]
 
 
 def test_vectorized_sweeps_refuse_explicit_windows():
