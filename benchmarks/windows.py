@@ -59,7 +59,8 @@ ONE_WINDOW = ["quadratic", "decay", "harmonic", "damped_oscillator", "lotka_volt
               "third_order"]
 ONE_WINDOW_OVERRIDE = "training.windows=1"
 SMOKE = ["training.adam.steps=30", "training.lbfgs.steps=10", "training.jit_compile=false", "output.points=101",
-         "training.growth=0", "training.points=32", "network.hidden=[16,16]", "training.lm.steps=10"]
+         "training.growth=0", "training.points=32", "network.hidden=[16,16]", "training.lm.steps=10",
+         "training.windows=2"]  # a march of two windows: the auto controller could train six windows here
 SMOKE_TARGETS = ["van_der_pol"]
 SMOKE_ONE_WINDOW = ["decay"]
 SHOWN_UNKNOWNS = 6  # more unknowns than this (chain50) are summarised in the table; --json keeps each
