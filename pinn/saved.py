@@ -7,7 +7,6 @@ weights that do not fit the problem's network, raise a
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Dict, Sequence, Union
@@ -61,10 +60,9 @@ def load_solution(directory: Union[str, Path]) -> "Solution":
     solution = make_solution(problem, model, training, residuals, provenance=_provenance(meta))
     if not windows:
         return solution
-    from .windows import window_check
+    from .windows import with_windows
 
-    verification = dataclasses.replace(solution.verification, checks=solution.verification.checks + (window_check(windows),))
-    return dataclasses.replace(solution, windows=windows, verification=verification)
+    return with_windows(solution, windows)
 
 
 def _windows(directory: Path, meta: Dict) -> tuple:

@@ -137,7 +137,6 @@ class _Trained:
 
     problem: Problem
     model: object
-    residuals: object
     result: object  # TrainingResult
     verification: object  # Verification of the window alone
     seconds: float
@@ -168,7 +167,7 @@ def _train_window(problem: Problem, low: float, high: float, start, index: int, 
     model, residuals = build_model(sub)
     result = train(model, residuals, sub.training, sub.domain, progress=progress, schedule=schedule_for(sub, grow=False))
     verification = verify(sub, measure(sub, model, residuals), np.zeros(0), {}, None, {})
-    return _Trained(sub, model, residuals, result, verification, time.perf_counter() - begun)
+    return _Trained(sub, model, result, verification, time.perf_counter() - begun)
 
 
 def march(problem: Problem, progress: Optional[Callable] = None, earlier: Sequence[Mapping[str, object]] = ()):
@@ -240,18 +239,20 @@ def _interrupted(trained: Sequence[_Trained]) -> bool:
 
 def _solution(problem: Problem, trained: Sequence[_Trained], records: Sequence[WindowRecord], earlier):
     """The march as one Solution over the whole domain, checked as one solve (an interrupted march: the last window reaches the end)."""
+    from .assembly import build_model, make_solution
     from .network import WindowedModel
-    from .assembly import make_solution
 
     boundaries = [r.low for r in records] + [problem.domain.high]
     model = WindowedModel([t.model for t in trained], boundaries)
-    training = combined_training(trained, records)
+    training = combined_training(trained)
     points = np.concatenate([t.problem.domain.sample(t.problem.training.points, t.problem.training.sampler,
                                                      np.random.default_rng(t.problem.training.seed + 1)) for t in trained])
-    from .assembly import build_model
-
     _, residuals = build_model(problem)  # the whole problem's residuals, for the check over the whole domain
-    solution = make_solution(problem, model, training, residuals, training_points=points)
+    return with_windows(make_solution(problem, model, training, residuals, training_points=points), records, earlier)
+
+
+def with_windows(solution, records: Sequence[WindowRecord], earlier: Sequence[Mapping[str, object]] = ()):
+    """``solution`` (checked over the whole domain) as a march's: its windows, their check added, the earlier attempts."""
     verification = solution.verification
     if verification is not None:
         verification = dataclasses.replace(verification, checks=verification.checks + (window_check(records),))
@@ -269,7 +270,7 @@ def window_check(records: Sequence[WindowRecord]):
     return Check("windows failing their own checks", "window", float(len(failed)), 0.0, not failed, detail)
 
 
-def combined_training(trained: Sequence[_Trained], records: Sequence[WindowRecord]):
+def combined_training(trained: Sequence[_Trained]):
     """One TrainingResult for the march: phases summed by name, histories one after another, the worst status."""
     from .training import PhaseRecord, TrainingResult
 
