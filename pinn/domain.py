@@ -119,3 +119,101 @@ class Interval:
 
     def __str__(self) -> str:
         return f"[{self.low:g}, {self.high:g}]"
+
+
+def _unit_square_sequence(count: int) -> np.ndarray:
+    """``count`` points [count, 2] of the R2 sequence (Roberts' plastic-number lattice) on [0, 1)^2.
+
+    Like the golden-ratio sequence in one variable: even at every length, and never on a grid, Sobol or output point.
+    """
+    g = 1.324717957244746  # the plastic number: g^3 = g + 1
+    k = np.arange(1, count + 1)[:, None]
+    return (0.5 + k * np.array([1.0 / g, 1.0 / g ** 2])) % 1.0
+
+
+@dataclass(frozen=True)
+class Rectangle:
+    """The rectangle [a, b] x [c, d] of two independent variables, in the order of ``variables:``.
+
+    Interior points for the equations, points on a line (one variable held, the
+    other free) for the conditions, the output grid and fresh checking points.
+    """
+
+    variables: tuple  # (name, name)
+    intervals: tuple  # (Interval, Interval)
+
+    dimension = 2
+
+    def interval(self, variable: str) -> Interval:
+        return self.intervals[self.variables.index(variable)]
+
+    @property
+    def lows(self) -> np.ndarray:
+        return np.array([i.low for i in self.intervals])
+
+    @property
+    def highs(self) -> np.ndarray:
+        return np.array([i.high for i in self.intervals])
+
+    @property
+    def center(self) -> np.ndarray:
+        return (self.lows + self.highs) / 2.0
+
+    @property
+    def half_width(self) -> np.ndarray:
+        return (self.highs - self.lows) / 2.0
+
+    def contains(self, variable: str, value: float, slack: float = 1e-12) -> bool:
+        interval = self.interval(variable)
+        return interval.low - slack * max(1.0, abs(interval.low)) <= value <= interval.high + slack * max(1.0, abs(interval.high))
+
+    def sample(self, count: int, sampler: str, rng: np.random.Generator) -> np.ndarray:
+        """``count`` interior points [count, 2]: a grid of about sqrt(count) per side scaled to the aspect, Sobol or random."""
+        if sampler == "grid":
+            per_side = max(2, int(round(np.sqrt(count))))
+            a = np.linspace(0.0, 1.0, per_side)
+            unit = np.stack(np.meshgrid(a, a, indexing="ij"), axis=-1).reshape(-1, 2)
+        elif sampler == "sobol":
+            from scipy.stats import qmc
+
+            unit = qmc.Sobol(d=2, scramble=True, seed=rng).random(count)
+        elif sampler == "random":
+            unit = rng.random((count, 2))
+        else:
+            raise ValueError(f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}")
+        return self.lows + (self.highs - self.lows) * unit
+
+    def redraw(self, count: int, sampler: str, rng: np.random.Generator) -> np.ndarray:
+        return self.sample(count, REDRAW[sampler], rng)
+
+    def line(self, fixed: dict, count: int) -> np.ndarray:
+        """``count`` points [count, 2] evenly along the line where the variables in ``fixed`` are held (ends included);
+        one point if both are held (a corner or a point)."""
+        columns = []
+        for variable, interval in zip(self.variables, self.intervals):
+            if variable in fixed:
+                columns.append(np.full(count if len(fixed) < 2 else 1, float(fixed[variable])))
+            else:
+                columns.append(interval.grid(count))
+        return np.stack(columns, axis=1)
+
+    def grid(self, points) -> tuple:
+        """The output grid: one evenly spaced array per variable (``points`` per variable)."""
+        return tuple(interval.grid(int(n)) for interval, n in zip(self.intervals, points))
+
+    def mesh(self, points) -> np.ndarray:
+        """The output grid as points [n1 * n2, 2], the first variable slowest (long form, as solution.csv)."""
+        first, second = self.grid(points)
+        a, b = np.meshgrid(first, second, indexing="ij")
+        return np.stack([a.ravel(), b.ravel()], axis=1)
+
+    def fresh(self, count: int) -> np.ndarray:
+        """``count`` checking points [count, 2] of the R2 sequence: between and beside any set training used."""
+        return self.lows + (self.highs - self.lows) * _unit_square_sequence(count)
+
+    def to_unit(self, points):
+        """Each column scaled to [-1, 1] (numpy or TensorFlow)."""
+        return (points - self.center) / self.half_width
+
+    def __str__(self) -> str:
+        return " x ".join(f"{v} in {i}" for v, i in zip(self.variables, self.intervals))

@@ -14,7 +14,8 @@ from typing import Any, Callable, Dict, Mapping, Optional
 import numpy as np
 
 from .errors import did_you_mean
-from .expression_nodes import Binary, Call, Derivative, Equation, Name, Node, Number, PointValue, Unary, _children, to_text
+from .expression_nodes import (Binary, Call, Derivative, Equation, FieldValue, Name, Node, Number, Partial, PointValue, Unary,
+                               _children, to_text)
 
 # ----------------------------------------------------------------------- functions
 
@@ -121,6 +122,8 @@ def rewrite(node: Node, rule: Callable[[Node], Optional[Node]]) -> Node:
         return replace(node, arguments=tuple(rewrite(a, rule) for a in node.arguments))
     if isinstance(node, PointValue):
         return replace(node, point=rewrite(node.point, rule))
+    if isinstance(node, FieldValue):
+        return replace(node, arguments=tuple(rewrite(a, rule) for a in node.arguments))
     if isinstance(node, Equation):
         return replace(node, left=rewrite(node.left, rule), right=rewrite(node.right, rule))
     return node
@@ -153,6 +156,9 @@ def substitute(node: Node, values: Mapping[str, float]) -> Node:
         return replace(node, arguments=arguments)
     if isinstance(node, PointValue):
         return replace(node, point=substitute(node.point, values))
+    if isinstance(node, FieldValue):  # a free argument (the variable's own name) is never in ``values``
+        return replace(node, arguments=tuple(a if isinstance(a, Name) and a.name == v else substitute(a, values)
+                                             for v, a in zip(node.variables, node.arguments)))
     if isinstance(node, Equation):
         return replace(node, left=substitute(node.left, values), right=substitute(node.right, values))
     return node
@@ -218,6 +224,10 @@ def evaluate(node: Node, scope: Mapping[Any, Any], functions: Mapping[str, Calla
         if not isinstance(node.point, Number):
             raise ValueError(f"point of {to_text(node)} is not a number; substitute constants first")
         return scope[(node.unknown, node.order, node.point.value)]
+    if isinstance(node, Partial):
+        return scope[(node.unknown, node.orders)]
+    if isinstance(node, FieldValue):
+        return scope[(node.unknown, node.orders, node.fixed)]
     if isinstance(node, Unary):
         return -evaluate(node.operand, scope, functions)
     if isinstance(node, Binary):

@@ -69,7 +69,60 @@ class PointValue:
     span: Span = field(default=(0, 0), compare=False)
 
 
-Node = Any  # Number | Name | Unary | Binary | Call | Derivative | PointValue
+@dataclass(frozen=True)
+class Partial:
+    """A partial derivative over the whole rectangle: d^|a| unknown / d v1^a1 d v2^a2, ``orders`` = a aligned with
+    the problem's ``variables`` (two-variable problems; ``u_xt``, ``diff(u, x, t)``)."""
+
+    unknown: str
+    orders: Tuple[int, ...]
+    variables: Tuple[str, ...]
+    span: Span = field(default=(0, 0), compare=False)
+    written: str = field(default="", compare=False)  # the name as written (u_x), for a parameter that looks like one
+
+
+@dataclass(frozen=True)
+class FieldValue:
+    """An unknown or a partial derivative on a line or at a point of the rectangle: ``u(x, 0)``, ``u_x(1, t)``.
+
+    ``arguments`` are aligned with ``variables``: a number (after folding) fixes that variable, the variable's own
+    name leaves it free.
+    """
+
+    unknown: str
+    orders: Tuple[int, ...]
+    variables: Tuple[str, ...]
+    arguments: Tuple["Node", ...]
+    span: Span = field(default=(0, 0), compare=False)
+
+    @property
+    def fixed(self) -> Tuple[Optional[float], ...]:
+        """Per variable: the number it is held at, or None where it is free (arguments folded to numbers first)."""
+        out = []
+        for variable, argument in zip(self.variables, self.arguments):
+            if isinstance(argument, Number):
+                out.append(float(argument.value))
+            elif isinstance(argument, Name) and argument.name == variable:
+                out.append(None)
+            else:
+                raise ValueError(f"argument {to_text(argument)} of {to_text(self)} is neither a number nor {variable}")
+        return tuple(out)
+
+
+Node = Any  # Number | Name | Unary | Binary | Call | Derivative | PointValue | Partial | FieldValue
+
+
+def partial_text(unknown: str, orders: Tuple[int, ...], variables: Tuple[str, ...]) -> str:
+    """``u_xxt`` when every variable is one letter, else ``diff(u, x, 2, t)``; the unknown itself for no derivative."""
+    if not any(orders):
+        return unknown
+    if all(len(v) == 1 for v in variables):
+        return unknown + "_" + "".join(v * n for v, n in zip(variables, orders))
+    parts = []
+    for v, n in zip(variables, orders):
+        if n:
+            parts.append(v if n == 1 else f"{v}, {n}")
+    return f"diff({unknown}, {', '.join(parts)})"
 
 
 @dataclass(frozen=True)
@@ -97,6 +150,8 @@ def _children(node: Node) -> Tuple[Node, ...]:
         return tuple(node.arguments)
     if isinstance(node, PointValue):
         return (node.point,)
+    if isinstance(node, FieldValue):
+        return tuple(node.arguments)
     return ()
 
 
@@ -139,6 +194,13 @@ def to_text(node: Node) -> str:
         return node.unknown + "'" * node.order
     if isinstance(node, PointValue):
         return f"{node.unknown}{chr(39) * node.order}({to_text(node.point)})"
+    if isinstance(node, Partial):
+        return partial_text(node.unknown, node.orders, node.variables)
+    if isinstance(node, FieldValue):
+        head = partial_text(node.unknown, node.orders, node.variables)
+        if head.startswith("diff("):
+            raise ValueError(f"cannot print {head} at a point: name the variables with one letter each")
+        return f"{head}({', '.join(to_text(a) for a in node.arguments)})"
     if isinstance(node, Call):
         return f"{node.function}({', '.join(to_text(a) for a in node.arguments)})"
     if isinstance(node, Unary):

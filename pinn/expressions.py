@@ -38,6 +38,9 @@ from __future__ import annotations
 import math
 from dataclasses import replace  # noqa: F401  (ex.replace is used by callers)
 
+import re
+from typing import Optional, Tuple
+
 from .errors import ExpressionError, did_you_mean
 
 # The trees, the tokenizer and the evaluator live in their own modules; this module is
@@ -48,8 +51,8 @@ from .expression_eval import (  # noqa: F401
     substitute, tensorflow_functions, unknown_function_fix,
 )
 from .expression_nodes import (  # noqa: F401
-    _PRECEDENCE, Binary, Call, Derivative, Equation, Name, Node, Number, PointValue, Span, Unary, _children, additive_terms,
-    _precedence, to_text, walk,
+    _PRECEDENCE, Binary, Call, Derivative, Equation, FieldValue, Name, Node, Number, Partial, PointValue, Span, Unary, _children,
+    additive_terms, _precedence, partial_text, to_text, walk,
 )
 from .expression_tokens import (  # noqa: F401
     _EXPLAINED_CHARACTERS, _LOOKALIKES, _TOKEN, MAX_LENGTH, Token, _unexpected_character, tokenize,
@@ -72,7 +75,8 @@ _ORDER_FIX = (f"Use derivatives of order at most {MAX_DERIVATIVE_ORDER} (the hig
 
 
 class _Parser:
-    def __init__(self, text: str):
+    def __init__(self, text: str, variables: Optional[Tuple[str, ...]] = None):
+        self.variables = tuple(variables) if variables and len(variables) > 1 else None  # two-variable mode
         self.text = text
         self.tokens = tokenize(text)
         self.index = 0
@@ -184,6 +188,8 @@ class _Parser:
             end = primes.start + order
         if order > MAX_DERIVATIVE_ORDER:
             raise ExpressionError(f"derivative of order {order} is beyond the limit of {MAX_DERIVATIVE_ORDER}", _ORDER_FIX, (token.start, end))
+        if self.variables is not None:
+            return self.named_in_two(token, name, order, end)
         function = canonical_function(name)
         if not self.at("("):
             if function is not None or name == "diff":
@@ -214,6 +220,89 @@ class _Parser:
             raise ExpressionError(f"{name}(...) with {len(arguments)} arguments: {name!r} is not a known function",
                                   unknown_function_fix(name, arguments), span)
         return PointValue(name, order, arguments[0], span)
+
+
+    def named_in_two(self, token, name: str, primes: int, end: int) -> Node:
+        """A name in a two-variable problem: ``u``, ``u_xt`` (a Partial), ``diff(u, x, t)``, ``u(x, 0)`` (a FieldValue)."""
+        variables = self.variables
+        if primes:
+            raise ExpressionError(f"primes mark derivatives in one variable, but this problem has two ({', '.join(variables)})",
+                                  f"Write the partial derivative as {subscript_example(name, variables)} or diff({name}, {variables[0]}).",
+                                  (token.start, end))
+        function = canonical_function(name)
+        unknown, orders = split_subscript(name, variables)
+        if not self.at("("):
+            if function is not None or name == "diff":
+                raise ExpressionError(f"the function {name!r} needs an argument in parentheses", f"Write {name}(...).", (token.start, end))
+            if any(orders):
+                return Partial(unknown, orders, variables, (token.start, end), written=name)
+            return Name(name, (token.start, end))
+        self.advance()  # "("
+        arguments = [self.expression()]
+        while self.at(","):
+            self.advance()
+            arguments.append(self.expression())
+        close = self.expect(")", f"to close the arguments of {name}")
+        span = (token.start, close.start + 1)
+        if name == "diff":
+            return _partial_diff(arguments, variables, span)
+        if function is not None:
+            if len(arguments) != 1:
+                rewrite = function_rewrite(name, arguments)
+                raise ExpressionError(f"{name} takes one argument, got {len(arguments)}",
+                                      f"Write {rewrite}." if rewrite else f"Write {name}(...) with a single argument.", span)
+            return Call(function, tuple(arguments), span)
+        if len(arguments) != len(variables):
+            example = f"{name}({variables[0]}, 0)"
+            raise ExpressionError(f"{name}(...) with {len(arguments)} argument{'s' if len(arguments) != 1 else ''}: in this problem an "
+                                  f"unknown takes one per variable ({', '.join(variables)})",
+                                  f"Write for example {example} (holds for every {variables[0]}) or {name}(0, {variables[1]}).", span)
+        return FieldValue(unknown, orders, variables, tuple(arguments), span)
+
+
+def split_subscript(name: str, variables: Tuple[str, ...]) -> Tuple[str, Tuple[int, ...]]:
+    """``u_xxt`` -> (``u``, (2, 1)) for variables (x, t) of one letter each; any other name -> (name, (0, 0))."""
+    none = (name, tuple(0 for _ in variables))
+    if not all(len(v) == 1 for v in variables):
+        return none
+    match = re.fullmatch(r"(.+)_([A-Za-z]+)", name)
+    if not match or not set(match.group(2)) <= set(variables):
+        return none
+    letters = match.group(2)
+    return match.group(1), tuple(letters.count(v) for v in variables)
+
+
+def subscript_example(name: str, variables: Tuple[str, ...]) -> str:
+    return f"{name}_{variables[0]}" if all(len(v) == 1 for v in variables) else f"diff({name}, {variables[0]})"
+
+
+def _partial_diff(arguments, variables: Tuple[str, ...], span: Span) -> Partial:
+    """``diff(u, x)``, ``diff(u, x, 2)``, ``diff(u, x, t)``, ``diff(u, x, 2, t)``: each variable optionally followed by a count."""
+    fix = (f"Write diff(u, {variables[0]}), diff(u, {variables[0]}, 2) or diff(u, {variables[0]}, {variables[1]}): an unknown, "
+           f"then variables ({', '.join(variables)}), each optionally followed by a whole number of times.")
+    if len(arguments) < 2:
+        raise ExpressionError(f"diff takes an unknown and at least one variable, got {len(arguments)} argument(s)", fix, span)
+    unknown = arguments[0]
+    if not isinstance(unknown, Name):
+        raise ExpressionError("the first argument of diff must be the name of an unknown", fix, unknown.span)
+    orders = [0] * len(variables)
+    last = None
+    for argument in arguments[1:]:
+        if isinstance(argument, Name):
+            if argument.name not in variables:
+                raise ExpressionError(f"diff by {argument.name!r}, which is not a variable of this problem ({', '.join(variables)})"
+                                      f"{did_you_mean(argument.name, variables)}", fix, argument.span)
+            last = variables.index(argument.name)
+            orders[last] += 1
+        elif isinstance(argument, Number) and last is not None and argument.value == int(argument.value) and argument.value >= 1:
+            orders[last] += int(argument.value) - 1
+            last = None
+        else:
+            raise ExpressionError(f"{to_text(argument)!r} in diff: expected a variable's name or a whole number >= 1 after one", fix,
+                                  argument.span)
+    if sum(orders) > MAX_DERIVATIVE_ORDER:
+        raise ExpressionError(f"derivative of order {sum(orders)} is beyond the limit of {MAX_DERIVATIVE_ORDER}", _ORDER_FIX, span)
+    return Partial(unknown.name, tuple(orders), variables, span)
 
 
 def _chain(operands, operators, plain: str, inverse: str) -> Node:
@@ -278,9 +367,9 @@ def _diff(arguments, span: Span) -> Derivative:
     return Derivative(unknown.name, order, span, variable=variable.name)
 
 
-def parse_expression(text: str) -> Node:
-    """Parse one expression (no ``=``) into a tree."""
-    parser = _Parser(text)
+def parse_expression(text: str, variables: Optional[Tuple[str, ...]] = None) -> Node:
+    """Parse one expression (no ``=``) into a tree; ``variables`` (two names) for a problem on a rectangle."""
+    parser = _Parser(text, variables)
     if parser.current.kind == "end":
         raise ExpressionError("the expression is empty", "Write an expression such as 2*x.", (0, 1))
     node = parser.expression()
@@ -294,9 +383,9 @@ def parse_expression(text: str) -> Node:
     return _check_depth(node, text)
 
 
-def parse_equation(text: str) -> Equation:
-    """Parse ``left = right``."""
-    parser = _Parser(text)
+def parse_equation(text: str, variables: Optional[Tuple[str, ...]] = None) -> Equation:
+    """Parse ``left = right``; ``variables`` (two names) for a problem on a rectangle."""
+    parser = _Parser(text, variables)
     if parser.current.kind == "end":
         raise ExpressionError("the equation is empty", "Write an equation such as y'' = 2.", (0, 1))
     left = parser.expression()
