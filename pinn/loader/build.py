@@ -44,6 +44,10 @@ def build(ctx: Context, document: Dict[str, Any], file: Optional[str], default_n
     """Check a document (overrides applied) and build the Problem."""
     check_keys(ctx, document, TOP_LEVEL_KEYS, "")
     name, description = _name_and_description(ctx, document, default_name)
+    if "variables" in document:  # two independent variables: a PDE on a rectangle
+        from ..pde.load import build_pde
+
+        return build_pde(ctx, document, file, name, description)
     variable = identifier(ctx, document.get("variable", "x"), "variable", "the variable")
     parameters = read_parameters(ctx, document.get("parameters"), variable)
     constants = dict(ex.CONSTANTS)

@@ -25,7 +25,7 @@ from .limits import LIMITS
 from .values import Context, boolean, check_keys, choice, describe, integer, nonnegative, number
 
 TOP_LEVEL_KEYS = (
-    "name", "description", "variable", "domain", "unknowns", "parameters", "equations",
+    "name", "description", "variable", "variables", "domain", "unknowns", "parameters", "equations",
     "conditions", "exact", "data", "network", "training", "reference", "output", "verify",
 )
 
