@@ -341,6 +341,8 @@ def _record_line(record) -> str:
 
 
 def _header(problem, devices: str = "CPU") -> str:
+    if getattr(problem, "dimension", 1) == 2:
+        return _field_header(problem, devices)
     low, high = problem.domain
     lines = [f"{problem.name}: {problem.description}" if problem.description else problem.name]
     spec = problem.network
@@ -356,6 +358,18 @@ def _header(problem, devices: str = "CPU") -> str:
         f"network {'-'.join(map(str, (1, *spec.hidden, len(problem.unknowns))))} {spec.activation}, {problem.training.dtype}"
         f"{points}{data}; on {devices}"
     )
+    return "\n".join(lines)
+
+
+def _field_header(problem, devices: str) -> str:
+    """The opening lines of a solve in two variables: what, where, the network and points."""
+    spec, training = problem.network, problem.training
+    kind = "evolution problem" if problem.kind == "evolution" else "steady problem"
+    data = f", {len(problem.data)} observations" if problem.data is not None else ""
+    lines = [f"{problem.name}: {problem.description}" if problem.description else problem.name,
+             f"  {kind} in ({', '.join(problem.variables)}) on {problem.domain}, unknowns {', '.join(problem.unknowns)}; "
+             f"network {'-'.join(map(str, (2, *spec.hidden, len(problem.unknowns))))} {spec.activation}, {training.dtype}, "
+             f"{training.points} {training.sampler} points{data}; on {devices}"]
     return "\n".join(lines)
 
 
@@ -378,7 +392,7 @@ def summary_table(problem, solution, reference, metrics, directory, files) -> st
         if not entry:
             continue
         rows.append((u, entry.get("against", "-"), _format(entry.get("relative_l2")), _format(entry.get("max_abs"))))
-        for order, sub in sorted((entry.get("derivatives") or {}).items(), key=lambda item: int(item[0])):
+        for order, sub in sorted((entry.get("derivatives") or {}).items(), key=lambda item: int(item[0])):  # one variable
             rows.append((column_name(u, int(order)), sub.get("against", entry.get("against", "-")),
                          _format(sub.get("relative_l2")), _format(sub.get("max_abs"))))
     lines = []
@@ -411,6 +425,11 @@ def summary_table(problem, solution, reference, metrics, directory, files) -> st
                      f"{len(verification.checks)} passed")
         for check in verification.failed:
             lines.append(f"    FAILED {check.name}: {check.figure:.2e} > {check.threshold:.0e} ({check.detail})")
+    reference_line = (metrics.get("reference") or {})
+    if getattr(problem, "dimension", 1) == 2 and reference_line.get("source", "none") != "none":
+        accuracy = reference_line.get("accuracy")
+        lines.append(f"  reference {reference_line['source']}" + (f", own accuracy {accuracy:.1e}" if accuracy else "")
+                     + ("" if reference_line.get("success") else f" (failed: {reference_line.get('message')})"))
     for name, value in solution.parameters.items():
         p = problem.parameter(name)
         if p.trainable:

@@ -55,6 +55,12 @@ def report_solution(solution, out: Optional[Union[str, Path]] = None, *, plot: b
     from .report import write_report
 
     problem = solution.problem
+    if getattr(problem, "dimension", 1) == 2:  # two variables: pinn.pde.report
+        from .pde.report import field_metrics, write_field_report
+
+        metrics = field_metrics(solution)
+        files = write_field_report(solution, metrics, out, plot=plot, extra=extra) if out is not None else {}
+        return Run(problem, solution, solution.reference, metrics, files)
     reference = solution.reference if solution.verification is not None else reference_solution(problem, solution.x)
     metrics = metrics_dict(problem, solution, reference, solution.equation_residuals)
     files = write_report(solution, reference, metrics, out, plot=plot, extra=extra) if out is not None else {}

@@ -41,8 +41,12 @@ def load_solution(directory: Union[str, Path]) -> "Solution":
         if not (directory / name).is_file():
             raise _damaged(directory, f"there is no {name}", "Give the model folder a solve wrote (runs/NAME/model), "
                            "or solve the problem again.")
-    problem = load_problem(directory / PROBLEM_FILE)
     meta = _read_meta(directory)
+    if "variables" in meta:  # two variables: pinn.pde.saved
+        from .pde.saved import load_field_solution
+
+        return load_field_solution(directory, meta)
+    problem = load_problem(directory / PROBLEM_FILE)
     try:
         status = Status(meta["status"])
     except ValueError:

@@ -32,6 +32,10 @@ def solve(problem: Problem, *, seed: Optional[int] = None, progress: Union[None,
     from .progress import progress_reporter
     from .tensorflow_setup import ensure_tensorflow
 
+    if getattr(problem, "dimension", 1) == 2:  # two variables: pinn.pde
+        from .pde.solve import solve_field
+
+        return solve_field(problem, seed=seed, progress=progress)
     ensure_tensorflow()
     if seed is not None:
         problem = dataclasses.replace(problem, training=dataclasses.replace(problem.training, seed=int(seed)))

@@ -8,6 +8,7 @@ naming the field, what is wrong and the fix.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -24,6 +25,8 @@ from ..loader.names import check_finite, read_parameters
 from ..loader.values import Context, describe, identifier, integer, number, text
 from .problem import DEFAULT_OUTPUT_POINTS, PDE_REFERENCE_MODES, PDECondition, PDEData, PDEProblem
 
+#: Interior collocation points when training.points is not given (DeepXDE's Burgers example uses 2,540).
+DEFAULT_POINTS = 2500
 #: Largest output grid per variable (solution.csv holds n1 * n2 rows).
 MAX_OUTPUT_POINTS = 2001
 #: Where a number counts as a rectangle's edge: |value - end| <= EDGE_SLACK * width.
@@ -58,6 +61,9 @@ def build_pde(ctx: Context, document: Dict[str, Any], file: Optional[str], name:
     data = _data(ctx, document.get("data"), variables, unknowns, domain)
     options = {k: v for k, v in document.items() if k not in ("output", "reference")}
     network, training, _, _, verify = read_options(ctx, options)
+    written = document.get("training") if isinstance(document.get("training"), dict) else {}
+    if "points" not in written:  # one variable's 128 points are far too few for a rectangle
+        training = dataclasses.replace(training, points=DEFAULT_POINTS)
     reference = _choice(ctx, document.get("reference", "auto"), PDE_REFERENCE_MODES, "reference")
     output_points = _output_points(ctx, document.get("output"))
     if not equations:

@@ -43,6 +43,7 @@ class PDESolution:
     equation_residuals: Mapping[str, float] = field(default_factory=dict)
     attempts: tuple = ()
     windows: tuple = ()
+    provenance: Mapping[str, Any] = field(default_factory=dict)  # seed, versions, device, date (pinn.provenance)
 
     @property
     def success(self) -> bool:
@@ -183,6 +184,7 @@ def make_field_solution(problem: PDEProblem, model, result, residuals, training_
                         check: bool = True) -> PDESolution:
     """The solution on the output grid, checked (pinn.pde.verification) against the reference when one is trusted."""
     from ..phase_support import Status
+    from ..provenance import provenance
     from .reference import field_reference
     from .verification import measure_field, verify_field
 
@@ -203,4 +205,5 @@ def make_field_solution(problem: PDEProblem, model, result, residuals, training_
         verification = verify_field(problem, measurements, values, reference, parameters)
         if status.success and not verification.passed:
             status, message = Status.CHECK_FAILED, verification.message
-    return PDESolution(problem, model, result, status, message, parameters, grid, values, partials, verification, reference, rms)
+    return PDESolution(problem, model, result, status, message, parameters, grid, values, partials, verification, reference, rms,
+                       provenance=provenance(problem))
