@@ -170,6 +170,33 @@ class FieldResiduals:
             terms.append(self.data_misfit(model))
         return tf.stack(terms)
 
+    # rows for the Gauss-Newton phase (pinn.levenberg_marquardt): sum of squared weighted rows = the weighted loss
+
+    def pointwise_rows(self, model, points):
+        """[N, E]: each equation's residual at each point, unweighted."""
+        return tf.stack(self.equation_values(model, points), axis=-1)
+
+    def condition_rows(self, model, like):
+        """[C]: every penalised condition's residual at every point of its line, unweighted, one after another."""
+        return tf.concat(self.condition_values(model), axis=0)
+
+    def data_rows(self, model, x, values, mask):
+        """mask (u(X) - u_obs) / s_u at observation points X [M, 2]: [M, U], unweighted."""
+        return mask * (model(x) - values) / tf.constant(self.scales, dtype=x.dtype)
+
+    def row_weights(self, points: int) -> dict:
+        """sqrt(w_t / count_t) by row, so that the sum of the squared weighted rows is the weighted loss."""
+        weights = dict(zip(self.term_names, self.weights))
+        conditions = []
+        for (j, _), lines in zip(self.conditions, self.lines):
+            count = len(lines[0][1])
+            conditions += [np.sqrt(weights[f"condition[{j}]"] / count)] * count
+        return {
+            "points": np.array([np.sqrt(weights[f"equation[{i}]"] / points) for i in range(len(self.equations))], dtype=float),
+            "conditions": np.array(conditions, dtype=float),
+            "data": np.sqrt(weights["data"] / float(self.data_mask.sum())) if self.data_x is not None else 0.0,
+        }
+
     def squared_residuals(self, model, points) -> np.ndarray:
         """sum_i r_i(X)^2 at each point [N] (numpy)."""
         values = self.equation_values(model, tf.convert_to_tensor(points, dtype=self.dtype))
