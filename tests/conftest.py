@@ -72,3 +72,16 @@ def solved(name: str, overrides=()):
 def solve_once():
     """The session cache of solved problem files: ``solve_once(name, overrides)``."""
     return solved
+
+
+def is_two_variable(path) -> bool:
+    """A problem file with ``variables:`` (a PDE on a rectangle), read as YAML without pinn."""
+    import yaml
+
+    document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return isinstance(document, dict) and "variables" in document
+
+
+def one_variable(paths):
+    """The one-variable problem files among ``paths`` (the two-variable ones have tests of their own: test_pde_*.py)."""
+    return [p for p in paths if not is_two_variable(p)]

@@ -22,8 +22,10 @@ from pinn.problem_file import (
     LIMITS, apply_overrides, load_problem, parse_override, problem_from_dict, problem_from_text,
 )
 
+from conftest import one_variable
+
 REPO = Path(__file__).resolve().parent.parent
-PROBLEMS = sorted((REPO / "problems").glob("*.yaml"))
+PROBLEMS = one_variable(sorted((REPO / "problems").glob("*.yaml")))
 
 
 def write(tmp_path: Path, text: str, name: str = "problem.yaml") -> Path:

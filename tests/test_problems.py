@@ -26,14 +26,14 @@ import pytest
 import pinn
 from pinn.cli import main
 
-from conftest import PROBLEMS, SMOKE_EXITS
+from conftest import PROBLEMS, SMOKE_EXITS, one_variable
 
 #: Shortest settings (fixed by the brief): Adam 30 steps, L-BFGS 10, no XLA, 101 output points; one window (no march); and no growth
 #: steps, so that an initial-value problem whose 30-step solve fails its check is not retried with the
 #: 8000 Adam steps of training.growth (the retry is tested in test_collocation.py).
 SMOKE = ("training.adam.steps=30", "training.lbfgs.steps=10", "training.jit_compile=false", "output.points=101",
          "training.growth=0", "training.windows=1")
-FILES = sorted(PROBLEMS.glob("*.yaml")) + sorted(PROBLEMS.glob("*.yml"))
+FILES = one_variable(sorted(PROBLEMS.glob("*.yaml")) + sorted(PROBLEMS.glob("*.yml")))  # two variables: test_pde_problems.py
 OUTPUTS = ("solution.csv", "metrics.json", "plot.png", "model", "problem.yaml")
 
 #: problem -> (exit status, training status), filled as the tests run, printed at the end by conftest

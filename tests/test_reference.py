@@ -18,6 +18,7 @@ from pinn import calculus
 from pinn import reference as reference_module
 from pinn import expressions as ex
 from pinn.reference import Reference, exact_reference, reference_solution
+from conftest import one_variable
 
 PROBLEMS = Path(__file__).resolve().parent.parent / "problems"
 
@@ -304,7 +305,7 @@ conditions: ["y(0) = 0", "y(1) = 0"]
 SINGULAR_AT_THE_START = {"lane_emden": "could not be solved for y'' at x = 0"}  # x y'' + 2 y' + x y = 0: x vanishes
 
 
-@pytest.mark.parametrize("path", sorted(p for p in PROBLEMS.glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", one_variable(sorted(p for p in PROBLEMS.glob("*.yaml"))), ids=lambda p: p.stem)
 def test_problem_files_numerical_reference_matches_exact(path):
     loaded = pinn.load_problem(path)
     numerical = reference_solution(loaded, exact=False)

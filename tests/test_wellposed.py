@@ -15,9 +15,10 @@ import pytest
 from pinn import memory_estimate, wellposed  # memory_cap looks machine_memory up in pinn.memory_estimate
 from pinn.errors import ProblemError
 from pinn.problem_file import load_problem, problem_from_text
+from conftest import one_variable
 
 REPO = Path(__file__).resolve().parent.parent
-PROBLEMS = sorted((REPO / "problems").glob("*.yaml"))
+PROBLEMS = one_variable(sorted((REPO / "problems").glob("*.yaml")))
 
 
 def problem(text: str, overrides=()):

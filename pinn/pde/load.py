@@ -71,7 +71,7 @@ def build_pde(ctx: Context, document: Dict[str, Any], file: Optional[str], name:
     if len(equations) != len(unknowns):
         raise ctx.error(f"{len(equations)} equation{'s' if len(equations) != 1 else ''} for {len(unknowns)} unknowns "
                         f"({', '.join(unknowns)})", "equations", "Give one equation per unknown, or list them with unknowns: [...].")
-    _check_counts(ctx, conditions, unknowns, orders, variables, time, data, parameters)
+    _check_counts(ctx, conditions, unknowns, orders, variables, "t" if "t" in variables else None, data, domain)
     _check_activation(ctx, network.activation, max([sum(o) for _, o in partials] + [0]))
     if training.windows not in ("auto", 1):
         raise ctx.error("time windows are for problems in one variable", "training.windows", "Remove training.windows.")
@@ -307,7 +307,7 @@ def _inside_field_value(tree, target) -> bool:
     return False
 
 
-def _check_counts(ctx: Context, conditions, unknowns, orders, variables, time, data, parameters) -> None:
+def _check_counts(ctx: Context, conditions, unknowns, orders, variables, time, data, domain: Rectangle) -> None:
     """Enough conditions: per unknown, its order in t at the start (evolution), and its order in each space variable."""
     if data is not None:
         return  # observations may stand in for conditions (an inverse problem)
@@ -331,11 +331,12 @@ def _check_counts(ctx: Context, conditions, unknowns, orders, variables, time, d
             have = sum(1 for c in on)
             if have < needed:
                 other = next(v for v in variables if v != variable)
-                example = " and ".join(f"{u}({', '.join(end if v == variable else v for v in variables)}) = 0" for end in ("a", "b"))
+                interval = domain.interval(variable)
+                ends = [f"{u}({', '.join(f'{end:g}' if v == variable else v for v in variables)})" for end in (interval.low, interval.high)]
                 raise ctx.error(f"{u} is of order {needed} in {variable}, so it needs {needed} boundary condition"
                                 f"{'s' if needed > 1 else ''} holding {variable} (for every {other}); {have} given", "conditions",
-                                f"Add conditions at the ends of {variable}, e.g. {example.replace('a', 'low').replace('b', 'high')} with the "
-                                f"numbers of the domain; a periodic pair is {u}(low, ...) = {u}(high, ...) and the same for the first derivative.")
+                                f"Add conditions at the ends of {variable}, e.g. {ends[0]} = 0" + (f" and {ends[1]} = 0" if needed > 1 else "")
+                                + f"; a periodic pair is {ends[0]} = {ends[1]} and the same for the first derivative.")
 
 
 def _check_activation(ctx: Context, activation: str, max_order: int) -> None:

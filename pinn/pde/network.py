@@ -75,7 +75,7 @@ class HardForm:
 
 def hard_conditions(problem: PDEProblem) -> Dict[str, HardForm]:
     """The unknowns whose conditions are built into the output (training.constraints auto or hard), and how."""
-    if problem.training.constraints == "soft" or problem.data is not None and problem.trainable_parameters:
+    if problem.training.constraints == "soft":
         return {}
     forms = {}
     for u in problem.unknowns:
@@ -195,6 +195,8 @@ def _steady_form(problem: PDEProblem, u: str) -> Optional[HardForm]:
     if not all(k in edges for k in keys) or any(o[0] > 2 or o[1] > 2 for o in [problem.orders[u]]):
         return None
     left, right, bottom, top = (edges[k][1] for k in keys)
+    if not _corners_agree(constants, v1, v2, (a, a + w1), (c, c + w2), left, right, bottom, top):
+        return None
 
     def evaluate(node, p, q, functions):
         scope = dict(constants)
@@ -216,6 +218,23 @@ def _steady_form(problem: PDEProblem, u: str) -> Optional[HardForm]:
         return 16.0 * s * (1.0 - s) * r * (1.0 - r)
 
     return HardForm(offset, factor, tuple(edges[k][0] for k in keys), "Dirichlet data on all four edges (Coons patch)")
+
+
+def _corners_agree(constants, v1, v2, xs, ys, left, right, bottom, top) -> bool:
+    """Whether the edge data meet at the four corners (else no Coons patch matches them all)."""
+    def value(node, p, q):
+        scope = dict(constants)
+        scope.update({v1: np.array([p]), v2: np.array([q])})
+        with np.errstate(all="ignore"):
+            return float(np.asarray(ex.evaluate(node, scope) + 0.0 * scope[v1])[0])
+
+    pairs = [((left, xs[0], ys[0]), (bottom, xs[0], ys[0])), ((right, xs[1], ys[0]), (bottom, xs[1], ys[0])),
+             ((left, xs[0], ys[1]), (top, xs[0], ys[1])), ((right, xs[1], ys[1]), (top, xs[1], ys[1]))]
+    for (n1, p1, q1), (n2, p2, q2) in pairs:
+        first, second = value(n1, p1, q1), value(n2, p2, q2)
+        if not abs(first - second) <= CORNER_MISMATCH * max(1.0, abs(first), abs(second)):
+            return False
+    return True
 
 
 class FieldTrial(tf.Module):
