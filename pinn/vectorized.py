@@ -49,6 +49,9 @@ def vectorize_problem_reason(problems: Sequence[Problem]) -> Optional[str]:
     """
     if not problems:
         return "there are no runs to vectorize"
+    if any(getattr(p, "dimension", 1) == 2 for p in problems):
+        return ("--vectorize stacks one-variable problems only; a problem in two variables runs its sweep point by point: "
+                "drop --vectorize (the runs still share the worker processes, --jobs)")
     if any(p.training.windows not in ("auto", 1) for p in problems):
         return ("training.windows marches each run by itself, window after window, and the stacked members cannot; "
                 "run the sweep without --vectorize, or with training.windows: auto (one window per member)")

@@ -80,7 +80,8 @@ def test_periodic_robin_and_point_conditions_are_read():
 @pytest.mark.parametrize("change, location, fragment", [
     (("u(x, 0) = sin(pi*x)", "u(x, t) = sin(pi*x)"), "conditions[0]", "fixes no variable"),
     (("u(0, t) = 0", "u(2, t) = 0"), "conditions[1]", "outside the rectangle"),
-    (("u_t = u_xx", "u_t = u_zz"), "equations[0]", "unknown name 'u_zz'"),
+    (("u_t = u_xx", "u_t = u_zz"), "equations[0]", "'z' is not a variable"),
+    (("u_t = u_xx", "u_t = k*u_xx"), "equations[0]", "unknown name 'k'"),
     (("u_t = u_xx", "u_t = diff(u, z, 2)"), "equations[0]", "not a variable"),
     (("  - u(x, 0) = sin(pi*x)\n", ""), "conditions", "initial condition"),
     (("  - u(1, t) = 0\n", ""), "conditions", "2 boundary conditions"),
@@ -262,3 +263,21 @@ def test_every_two_variable_problem_runs_end_to_end(path, tmp_path):
     header = (out / "solution.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
     problem = pinn.load_problem(path)
     assert header[:2] == list(problem.variables) and problem.unknowns[0] in header
+
+
+def test_a_batch_runs_a_two_variable_sweep_and_vectorize_says_why_not(tmp_path):
+    from pinn.cli import main as pinn_main
+
+    argv = ["batch", str(PROBLEMS / "heat.yaml"), "--sweep", "training.seed=0,1", "--out", str(tmp_path / "out"), "--jobs", "1",
+            "--set", "training.adam.steps=10", "--set", "training.lbfgs.steps=0", "--set", "training.points=100",
+            "--set", "output.points=[9, 9]", "--set", "training.jit_compile=false"]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        status = pinn_main(argv)
+    assert status in (0, 1)
+    summary = (tmp_path / "out" / "summary.csv").read_text(encoding="utf-8")
+    assert len([line for line in summary.splitlines()[1:] if line.strip()]) == 2 and "heat" in summary
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        status = pinn_main(["batch", str(PROBLEMS / "heat.yaml"), "--sweep", "training.seed=0,1", "--vectorize",
+                            "--out", str(tmp_path / "out2")])
+    assert status == 2 and "one-variable problems only" in err.getvalue()

@@ -185,6 +185,13 @@ def _equation(ctx: Context, equation, source: str, location: str, variables, unk
     equation = _parameters_named_like_partials(equation, parameter_names)
     for node in ex.walk(equation):
         if isinstance(node, ex.Name) and node.name not in allowed:
+            head, _, letters = node.name.rpartition("_")
+            if head in unknowns and letters.isalpha():
+                wrong = sorted(set(letters) - set(variables))
+                raise ctx.error(f"'{node.name}' reads as a derivative of {head}, but {', '.join(repr(w) for w in wrong)} "
+                                f"{'is' if len(wrong) == 1 else 'are'} not a variable ({', '.join(variables)})", location,
+                                f"Differentiate by the variables: e.g. {head}_{variables[0] * 2} or diff({head}, {variables[0]}, 2).",
+                                source=source, span=node.span)
             fix = f"Add {node.name} under parameters, or use one of: {', '.join(allowed)}.{did_you_mean(node.name, allowed)}"
             raise ctx.error(f"unknown name '{node.name}'", location, fix, source=source, span=node.span)
         if isinstance(node, ex.Partial) and node.unknown not in unknowns:
