@@ -197,13 +197,7 @@ class _Parser:
             if order:
                 return Derivative(name, order, (token.start, end))
             return Name(name, (token.start, end))
-        self.advance()  # "("
-        arguments = [self.expression()]
-        while self.at(","):
-            self.advance()
-            arguments.append(self.expression())
-        close = self.expect(")", f"to close the arguments of {name}")
-        span = (token.start, close.start + 1)
+        arguments, span = self.call_arguments(token, name)
         if name == "diff":
             if order:
                 raise ExpressionError("diff(...) cannot carry primes", "Write diff(y, x, 2) or y''.", span)
@@ -222,6 +216,16 @@ class _Parser:
         return PointValue(name, order, arguments[0], span)
 
 
+    def call_arguments(self, token, name: str):
+        """``( expr, expr, ... )`` after a name: the arguments and the span from the name to the closing parenthesis."""
+        self.advance()  # "("
+        arguments = [self.expression()]
+        while self.at(","):
+            self.advance()
+            arguments.append(self.expression())
+        close = self.expect(")", f"to close the arguments of {name}")
+        return arguments, (token.start, close.start + 1)
+
     def named_in_two(self, token, name: str, primes: int, end: int) -> Node:
         """A name in a two-variable problem: ``u``, ``u_xt`` (a Partial), ``diff(u, x, t)``, ``u(x, 0)`` (a FieldValue)."""
         variables = self.variables
@@ -237,13 +241,7 @@ class _Parser:
             if any(orders):
                 return Partial(unknown, orders, variables, (token.start, end), written=name)
             return Name(name, (token.start, end))
-        self.advance()  # "("
-        arguments = [self.expression()]
-        while self.at(","):
-            self.advance()
-            arguments.append(self.expression())
-        close = self.expect(")", f"to close the arguments of {name}")
-        span = (token.start, close.start + 1)
+        arguments, span = self.call_arguments(token, name)
         if name == "diff":
             return _partial_diff(arguments, variables, span)
         if function is not None:

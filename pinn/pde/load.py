@@ -19,6 +19,7 @@ from .. import expressions as ex
 from ..domain import Interval, Rectangle
 from ..errors import ExpressionError, ProblemError, did_you_mean
 from ..problem import Equation, Expression, Parameter
+from ..loader.build import _plain
 from ..loader.equations import read_domain
 from ..loader.fields import read_options
 from ..loader.names import check_finite, read_parameters
@@ -452,11 +453,3 @@ def _output_points(ctx: Context, raw: Any) -> Tuple[int, int]:
         raise ctx.error(f"expected two numbers of points (one per variable), got {describe(points)}", "output.points",
                         "Write output: {points: [101, 101]}.")
     return tuple(integer(ctx, p, f"output.points[{i}]", 2, MAX_OUTPUT_POINTS) for i, p in enumerate(points))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
