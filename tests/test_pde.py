@@ -248,7 +248,7 @@ def test_the_shipped_two_variable_problems_are_there():
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
 def test_every_two_variable_problem_runs_end_to_end(path, tmp_path):
-    smoke = ["training.adam.steps=20", "training.lbfgs.steps=5", "training.points=200", "output.points=[9, 9]",
+    smoke = ["training.adam.steps=20", "training.lbfgs.steps=5", "training.lm.steps=3", "training.points=200", "output.points=[9, 9]",
              "training.jit_compile=false", "reference=none"]
     out = tmp_path / path.stem
     argv = [str(path), "--out", str(out), "--quiet"] + [a for item in smoke for a in ("--set", item)]
@@ -269,7 +269,7 @@ def test_a_batch_runs_a_two_variable_sweep_and_vectorize_says_why_not(tmp_path):
     from pinn.cli import main as pinn_main
 
     argv = ["batch", str(PROBLEMS / "heat.yaml"), "--sweep", "training.seed=0,1", "--out", str(tmp_path / "out"), "--jobs", "1",
-            "--set", "training.adam.steps=10", "--set", "training.lbfgs.steps=0", "--set", "training.points=100",
+            "--set", "training.adam.steps=10", "--set", "training.lbfgs.steps=0", "--set", "training.lm.steps=0", "--set", "training.points=100",
             "--set", "output.points=[9, 9]", "--set", "training.jit_compile=false"]
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         status = pinn_main(argv)
