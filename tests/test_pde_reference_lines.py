@@ -25,6 +25,14 @@ def relative_error(values, exact):
     return float(np.linalg.norm(values - exact) / np.linalg.norm(exact))
 
 
+def assert_matches(reference, unknown, exact, bound):
+    """The relative L2 error below ``bound``, and not above ten times the accuracy the reference claims."""
+    assert reference.success, reference.message
+    error = relative_error(reference.values[unknown], exact)
+    assert error < bound
+    assert error <= 10 * max(reference.accuracy, 1e-12), (error, reference.accuracy)
+
+
 def on_grid(function, x, t):
     X, T = np.meshgrid(x, t, indexing="ij")
     return function(X, T)
@@ -41,7 +49,7 @@ def test_heat_equation_with_zero_ends_matches_the_decaying_sine():
     assert "Chebyshev" in reference.label
     assert reference.accuracy < 1e-7
     exact = on_grid(lambda x, t: np.exp(-np.pi ** 2 * t) * np.sin(np.pi * x), X01, T05)
-    assert relative_error(reference.values["u"], exact) < 1e-9  # reached: 3e-11
+    assert_matches(reference, "u", exact, 1e-8)  # reached: error 6e-10, accuracy 3e-9 (Chebyshev 17 and 33)
 
 
 def test_periodic_advection_diffusion_matches_the_travelling_decaying_mode():
@@ -52,7 +60,7 @@ def test_periodic_advection_diffusion_matches_the_travelling_decaying_mode():
     assert reference.success, reference.message
     assert "Fourier" in reference.label
     exact = on_grid(lambda x, t: np.exp(-0.1 * np.pi ** 2 * t) * np.sin(np.pi * (x - t)), x, t)
-    assert relative_error(reference.values["u"], exact) < 1e-7  # reached: 7e-10
+    assert_matches(reference, "u", exact, 1e-7)  # reached: error 7e-9, accuracy 1e-8 (Fourier 32 and 64)
 
 
 def test_wave_equation_second_order_in_time_matches_the_standing_wave():
@@ -62,7 +70,7 @@ def test_wave_equation_second_order_in_time_matches_the_standing_wave():
     reference = method_of_lines(p, (X01, t))
     assert reference.success, reference.message
     exact = on_grid(lambda x, t: np.cos(np.pi * t) * np.sin(np.pi * x), X01, t)
-    assert relative_error(reference.values["u"], exact) < 1e-9  # reached: 2e-12
+    assert_matches(reference, "u", exact, 1e-8)  # reached: error 3e-13, accuracy 3e-13
 
 
 def test_neumann_ends_keep_the_mean_and_match_the_decaying_cosine():
@@ -70,7 +78,7 @@ def test_neumann_ends_keep_the_mean_and_match_the_decaying_cosine():
     reference = method_of_lines(p, (X01, T05))
     assert reference.success, reference.message
     exact = on_grid(lambda x, t: 1.0 + np.exp(-np.pi ** 2 * t) * np.cos(np.pi * x), X01, T05)
-    assert relative_error(reference.values["u"], exact) < 1e-9  # reached: 1e-11
+    assert_matches(reference, "u", exact, 1e-8)  # reached: error 2e-10, accuracy 2e-9
 
 
 def test_time_dependent_dirichlet_and_robin_conditions_match_the_closed_form():
@@ -80,7 +88,7 @@ def test_time_dependent_dirichlet_and_robin_conditions_match_the_closed_form():
     reference = method_of_lines(p, (X01, T05))
     assert reference.success, reference.message
     exact = on_grid(lambda x, t: np.exp(-t) * (x ** 2 + 2 * t), X01, T05)
-    assert relative_error(reference.values["u"], exact) < 1e-9
+    assert_matches(reference, "u", exact, 1e-8)  # reached: error 5e-11, accuracy 2e-10
 
 
 def test_a_nonlinear_boundary_condition_is_solved_by_newton():
@@ -90,7 +98,7 @@ def test_a_nonlinear_boundary_condition_is_solved_by_newton():
     reference = method_of_lines(p, (X01, T05))
     assert reference.success, reference.message
     exact = on_grid(lambda x, t: np.exp(-t) * (x ** 2 + 2 * t), X01, T05)
-    assert relative_error(reference.values["u"], exact) < 1e-8
+    assert_matches(reference, "u", exact, 1e-8)  # reached: error 5e-11, accuracy 2e-10
 
 
 def test_two_coupled_unknowns_match_their_closed_forms():
@@ -101,8 +109,8 @@ def test_two_coupled_unknowns_match_their_closed_forms():
     assert reference.success, reference.message
     slow = on_grid(lambda x, t: np.exp(-np.pi ** 2 * t) * np.sin(np.pi * x), X01, T05)
     fast = on_grid(lambda x, t: np.exp(-(np.pi ** 2 + 2) * t) * np.sin(np.pi * x), X01, T05)
-    assert relative_error(reference.values["u"], (slow + fast) / 2) < 1e-9
-    assert relative_error(reference.values["v"], (slow - fast) / 2) < 1e-9
+    assert_matches(reference, "u", (slow + fast) / 2, 1e-8)  # reached: error 4e-10, accuracy 2e-8
+    assert_matches(reference, "v", (slow - fast) / 2, 1e-8)  # reached: error 2e-9
 
 
 def test_time_first_variables_give_values_in_that_order():
@@ -112,7 +120,7 @@ def test_time_first_variables_give_values_in_that_order():
     assert reference.success, reference.message
     assert reference.values["u"].shape == (26, 51)
     exact = np.exp(-np.pi ** 2 * T05)[:, None] * np.sin(np.pi * X01)[None, :]
-    assert relative_error(reference.values["u"], exact) < 1e-9
+    assert_matches(reference, "u", exact, 1e-8)  # reached: error 6e-10, accuracy 3e-9
 
 
 def test_viscous_burgers_at_moderate_viscosity_matches_cole_hopf():
@@ -123,13 +131,12 @@ def test_viscous_burgers_at_moderate_viscosity_matches_cole_hopf():
     reference = method_of_lines(p, (x, t), tolerance=1e-6)
     assert reference.success, reference.message
     exact = on_grid(lambda x, t: burgers_cole_hopf(x, t, nu), x, t)
-    assert relative_error(reference.values["u"], exact) < 1e-6
+    assert_matches(reference, "u", exact, 1e-6)  # reached: error 8e-9, accuracy 6e-8 (Chebyshev 129 and 257)
 
 
-@pytest.mark.slow
 def test_viscous_burgers_with_a_steep_front_matches_cole_hopf():
-    """nu = 0.01/pi: Chebyshev does not converge, uniform finite differences do (~55 s on a busy 2-core machine;
-    reached: 2049 and 4097 points agree to 7e-7, the error against Cole-Hopf 5e-8)."""
+    """nu = 0.01/pi: Chebyshev does not converge, uniform finite differences do (about 9 s on a busy 2-core machine;
+    reached: 2049 and 4097 points agree to 7e-7, the error against Cole-Hopf is 5e-8)."""
     nu = 0.01 / np.pi
     p = problem(["u_t + u*u_x = nu*u_xx"], ["u(x, 0) = -sin(pi*x)", "u(-1, t) = 0", "u(1, t) = 0"],
                 domain="{x: [-1, 1], t: [0, 1]}", parameters="{nu: 0.01/pi}")
@@ -138,7 +145,7 @@ def test_viscous_burgers_with_a_steep_front_matches_cole_hopf():
     assert reference.success, reference.message
     assert "finite differences" in reference.label
     exact = on_grid(lambda x, t: burgers_cole_hopf(x, t, nu), x, t)
-    assert relative_error(reference.values["u"], exact) < 1e-6
+    assert_matches(reference, "u", exact, 1e-6)  # reached: error 5e-8, accuracy 7e-7 (finite differences 2049 and 4097)
 
 
 def test_allen_cahn_converges_by_itself_and_stays_between_the_wells():
