@@ -387,11 +387,6 @@ class FiniteDifferences:
             self.matrices[order] = _difference_matrix(self.points, order, self.spacing, self.periodic)
         return self.matrices[order]
 
-    @property
-    def reach(self) -> int:
-        """How far (in points) a stencil of the orders built so far reaches."""
-        return max([order + DIFFERENCE_ACCURACY for order in self.matrices] + [DIFFERENCE_ACCURACY + 2])
-
     def derivative(self, values: np.ndarray, order: int) -> np.ndarray:
         return values if order == 0 else self.matrix(order) @ values
 
