@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time as clock
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -204,10 +204,6 @@ def _check_affine(evolution: Evolution, unknown: str) -> None:
         raise Refused(f"the coefficient of {name} in its equation vanishes, so it cannot be solved for {name}")
 
 
-def _field_values(condition: PDECondition):
-    return condition.field_values
-
-
 def _initial_conditions(problem: PDEProblem, evolution: Evolution) -> Dict[Tuple[str, int], PDECondition]:
     """(unknown, time order) -> the initial condition giving it; u and, for order 2, u_t, each exactly once."""
     found: Dict[Tuple[str, int], PDECondition] = {}
@@ -216,7 +212,7 @@ def _initial_conditions(problem: PDEProblem, evolution: Evolution) -> Dict[Tuple
             raise Refused(f"'{condition.source}' holds at a point; the method of lines takes conditions on lines only")
         if condition.kind != "initial":
             continue
-        values = _field_values(condition)
+        values = condition.field_values
         if any(v.orders[evolution.space_axis] > 0 for v in values):
             raise Refused(f"'{condition.source}' has a {evolution.space}-derivative at the start; write the initial "
                           "values themselves")
@@ -245,7 +241,7 @@ def _boundary_conditions(problem: PDEProblem, evolution: Evolution) -> Tuple[Tup
     for condition in problem.conditions:
         if condition.kind != "boundary":
             continue
-        values = _field_values(condition)
+        values = condition.field_values
         if any(v.orders[1 - evolution.space_axis] > 0 for v in values):
             raise Refused(f"'{condition.source}' has a time derivative on the boundary; the method of lines here takes "
                           "conditions on values and space derivatives")
@@ -272,6 +268,7 @@ def _near(a: float, b: float) -> bool:
 
 
 def _check_boundary_counts(evolution: Evolution, boundaries: Sequence[_Boundary]) -> None:
+    """An unknown differentiated in space needs boundary conditions (how many is checked per grid, by _removed_points)."""
     for u in evolution.unknowns:
         count = sum(1 for b in boundaries if u in b.unknowns)
         needed = evolution.space_order[u]
@@ -389,11 +386,6 @@ class FiniteDifferences:
         if order not in self.matrices:
             self.matrices[order] = _difference_matrix(self.points, order, self.spacing, self.periodic)
         return self.matrices[order]
-
-    @property
-    def reach(self) -> int:
-        """How far (in points) a stencil of the orders built so far reaches."""
-        return max([order + DIFFERENCE_ACCURACY for order in self.matrices] + [DIFFERENCE_ACCURACY + 2])
 
     def derivative(self, values: np.ndarray, order: int) -> np.ndarray:
         return values if order == 0 else self.matrix(order) @ values
@@ -767,7 +759,7 @@ class _Refinement:
     """What the refinement has found so far: the best agreeing pair of resolutions and the notes on the way."""
 
     best: Optional[Tuple[float, Level, Level]] = None   # (agreement, coarser, finer)
-    notes: List[str] = None
+    notes: List[str] = field(default_factory=list)
     out_of_time: bool = False
 
     def offer(self, agreement: float, coarser: Level, finer: Level) -> None:
@@ -828,7 +820,7 @@ def method_of_lines(problem: PDEProblem, grid, *, tolerance: float = 1e-7, max_s
     except Refused as refusal:
         return GridReference("method of lines", {}, math.inf, False, str(refusal), clock.perf_counter() - started)
     rtol = float(np.clip(tolerance * 1e-3, 1e-12, 1e-8))
-    found = _Refinement(notes=[])
+    found = _Refinement()
     converged = False
     from threadpoolctl import threadpool_limits
 
