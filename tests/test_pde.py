@@ -281,3 +281,13 @@ def test_a_batch_runs_a_two_variable_sweep_and_vectorize_says_why_not(tmp_path):
         status = pinn_main(["batch", str(PROBLEMS / "heat.yaml"), "--sweep", "training.seed=0,1", "--vectorize",
                             "--out", str(tmp_path / "out2")])
     assert status == 2 and "one-variable problems only" in err.getvalue()
+
+
+def test_without_a_closed_form_the_method_of_lines_judges_the_solve(tmp_path):
+    problem = pinn.load_problem(PROBLEMS / "reaction_diffusion.yaml", QUICK)
+    run = pinn.run_problem(problem, progress=False, plot=False)
+    reference = run.metrics["reference"]
+    assert reference["success"] and reference["accuracy"] < 1e-6 and "method of lines" in reference["source"]
+    assert {u: e["against"] for u, e in run.metrics["errors"].items()} == {"u": "reference", "v": "reference"}
+    names = [c["name"] for c in run.metrics["verification"]["checks"]]
+    assert "u relative L2 error against the reference" in names and "v relative L2 error against the reference" in names
