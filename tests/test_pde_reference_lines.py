@@ -205,12 +205,12 @@ def test_the_time_limit_is_respected():
 
 def test_allen_cahn_fourier_and_finite_differences_agree():
     """Two discretisations of Allen-Cahn give the same field (Fourier 2048 and finite differences 8192 points, ~3 s)."""
-    from pinn.pde import reference_lines as lines
+    from pinn.pde import lines_space, reference_lines as lines
 
     p = problem(["u_t = 0.0001*u_xx - 5*u^3 + 5*u"], ["u(x, 0) = x^2*cos(pi*x)", "u(-1, t) = u(1, t)", "u_x(-1, t) = u_x(1, t)"],
                 domain="{x: [-1, 1], t: [0, 1]}")
     evolution = lines.read_evolution(p)
     x, t = np.linspace(-1.0, 1.0, 201), np.linspace(0.0, 1.0, 11)
-    fourier = lines.solve_level(evolution, lines.Fourier(2048, -1.0, 1.0), x, t, 1e-10, np.inf)
-    differences = lines.solve_level(evolution, lines.FiniteDifferences(8192, -1.0, 1.0, True), x, t, 1e-10, np.inf)
+    fourier = lines.solve_level(evolution, lines_space.Fourier(2048, -1.0, 1.0), x, t, 1e-10, np.inf)
+    differences = lines.solve_level(evolution, lines_space.FiniteDifferences(8192, -1.0, 1.0, True), x, t, 1e-10, np.inf)
     assert lines.relative_difference(fourier.values, differences.values) < 1e-5

@@ -11,6 +11,7 @@ import pytest
 
 from pinn import expressions as ex
 from pinn.pde import reference_steady as rs
+from pinn.pde import steady_system
 from pinn.pde.reference_steady import ACCEPTABLE_ACCURACY, finite_differences
 from pinn.problem_file import problem_from_text
 
@@ -230,15 +231,15 @@ def test_accuracy_above_the_acceptable_level_is_not_success(monkeypatch):
 
 
 def test_stencil_weights_are_the_classical_ones():
-    assert np.allclose(rs.stencil_weights([-1, 0, 1], 2), [1, -2, 1])
-    assert np.allclose(rs.stencil_weights([-1, 0, 1], 1), [-0.5, 0, 0.5])
-    assert np.allclose(rs.stencil_weights([0, 1, 2], 1), [-1.5, 2, -0.5])
-    assert np.allclose(rs.stencil_weights([0, 1, 2, 3], 2), [2, -5, 4, -1])
+    assert np.allclose(steady_system.stencil_weights([-1, 0, 1], 2), [1, -2, 1])
+    assert np.allclose(steady_system.stencil_weights([-1, 0, 1], 1), [-0.5, 0, 0.5])
+    assert np.allclose(steady_system.stencil_weights([0, 1, 2], 1), [-1.5, 2, -0.5])
+    assert np.allclose(steady_system.stencil_weights([0, 1, 2, 3], 2), [2, -5, 4, -1])
 
 
 @pytest.mark.parametrize("order", [1, 2])
 def test_derivative_matrices_are_exact_on_quadratics_and_wrap_when_periodic(order):
-    axis = rs.Axis("x", 0.0, 2.0, 8, False)
+    axis = steady_system.Axis("x", 0.0, 2.0, 8, False)
     x = axis.nodes
     exact = {1: 2 * x - 1, 2: 2 + 0 * x}[order]
     assert np.allclose(axis.derivative(order) @ (x ** 2 - x), exact)  # inside and, one-sided, at the ends
@@ -250,7 +251,7 @@ def test_derivative_matrices_are_exact_on_quadratics_and_wrap_when_periodic(orde
         coefficients[-1] = 1.0
         ends = (axis.derivative(order) @ x ** degree - np.polynomial.polynomial.polyval(x, derivative(coefficients, order)))[[0, -1]]
         assert np.allclose(ends, 0.0, atol=1e-9) == exact_there
-    periodic = rs.Axis("x", 0.0, 2 * np.pi, 64, True)
+    periodic = steady_system.Axis("x", 0.0, 2 * np.pi, 64, True)
     s = periodic.nodes
     expected = np.cos(s) if order == 1 else -np.sin(s)
     assert np.max(np.abs(periodic.derivative(order) @ np.sin(s) - expected)) < 2e-3

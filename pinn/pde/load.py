@@ -239,48 +239,66 @@ def _condition(ctx: Context, equation, source: str, location: str, variables, un
     if not values:
         raise ctx.error("a condition must hold an unknown on a line or at a point", location,
                         f"Write for example {example}.", source=source)
-    lines = set()
-    for node in values:
-        if node.unknown not in unknowns:
-            raise ctx.error(f"'{node.unknown}' is not an unknown ({', '.join(unknowns)})", location,
-                            f"Use one of: {', '.join(unknowns)}.{did_you_mean(node.unknown, unknowns)}", source=source, span=node.span)
-        fixed = []
-        for variable, argument in zip(variables, node.arguments):
-            if isinstance(argument, ex.Number):
-                if not math.isfinite(argument.value):
-                    raise ctx.error(f"the point {ex.to_text(argument)} is not finite", location, "Write a finite number.",
-                                    source=source, span=node.span)
-                if not domain.contains(variable, argument.value, EDGE_SLACK):
-                    interval = domain.interval(variable)
-                    raise ctx.error(f"{variable} = {argument.value:g} is outside the rectangle ({variable} in {interval})", location,
-                                    f"Hold {variable} at a value in {interval}, e.g. one of its ends.", source=source, span=node.span)
-                fixed.append(variable)
-            elif isinstance(argument, ex.Name) and argument.name == variable:
-                continue
-            else:
-                names = [n.name for n in ex.walk(argument) if isinstance(n, ex.Name)]
-                other = next((v for v in variables if v in names), None)
-                if other is not None and other != variable:
-                    raise ctx.error(f"the arguments of {node.unknown}(...) go in the order of variables: ({', '.join(variables)})",
-                                    location, f"Write {node.unknown}({', '.join(variables)}) with each variable in its own place, "
-                                    f"e.g. {example}.", source=source, span=node.span)
-                raise ctx.error(f"'{ex.to_text(argument)}' holds {variable} at a value that is not a constant", location,
-                                f"Write a number or a constant expression for {variable}, or {variable} itself to leave it free.",
-                                source=source, span=node.span)
-        if not fixed:
-            raise ctx.error(f"'{ex.to_text(node)}' fixes no variable: it would hold everywhere, like an equation", location,
-                            f"Hold one variable at a number: {example}.", source=source, span=node.span)
-        lines.add(tuple(fixed))
+    where = dict(source=source, location=location, variables=variables, unknowns=unknowns, example=example)
+    lines = {_held_variables(ctx, node, domain, **where) for node in values}
     if len(lines) > 1:
         raise ctx.error("the values in this condition lie on different lines (one holds "
                         f"{' and '.join(sorted(lines)[0])}, another {' and '.join(sorted(lines)[1])})", location,
                         "Write one condition per line of the rectangle, e.g. u(0, t) = 0 and u(x, 0) = 1 separately.", source=source)
     fixed = lines.pop()
+    _check_condition_names(ctx, folded, fixed, [p.name for p in parameters], **where)
+    if len(fixed) == 2:
+        point = tuple(next(float(n.arguments[i].value) for n in values) for i in range(2))
+        return PDECondition(folded, source, location, None, point, "point")
+    held = fixed[0]
+    at = tuple(sorted({float(n.arguments[variables.index(held)].value) for n in values}))
+    if len(at) > 2:
+        raise ctx.error(f"this condition relates {held} at {len(at)} places; pinn takes one or two (periodic)", location,
+                        "Split it into conditions at one place each.", source=source)
+    # held == time elsewhere than at its start: a final-time condition, which makes the problem steady (checked by the caller)
+    kind = "initial" if held == time and at == (domain.interval(held).low,) else "boundary"
+    return PDECondition(folded, source, location, held, at, kind)
+
+
+def _held_variables(ctx: Context, node, domain: Rectangle, *, source, location, variables, unknowns, example) -> tuple:
+    """The variables one value u(a, b) of a condition holds at a number (each inside the rectangle), in order."""
+    if node.unknown not in unknowns:
+        raise ctx.error(f"'{node.unknown}' is not an unknown ({', '.join(unknowns)})", location,
+                        f"Use one of: {', '.join(unknowns)}.{did_you_mean(node.unknown, unknowns)}", source=source, span=node.span)
+    fixed = []
+    for variable, argument in zip(variables, node.arguments):
+        if isinstance(argument, ex.Number):
+            if not math.isfinite(argument.value):
+                raise ctx.error(f"the point {ex.to_text(argument)} is not finite", location, "Write a finite number.",
+                                source=source, span=node.span)
+            if not domain.contains(variable, argument.value, EDGE_SLACK):
+                interval = domain.interval(variable)
+                raise ctx.error(f"{variable} = {argument.value:g} is outside the rectangle ({variable} in {interval})", location,
+                                f"Hold {variable} at a value in {interval}, e.g. one of its ends.", source=source, span=node.span)
+            fixed.append(variable)
+        elif not (isinstance(argument, ex.Name) and argument.name == variable):
+            names = [n.name for n in ex.walk(argument) if isinstance(n, ex.Name)]
+            other = next((v for v in variables if v in names), None)
+            if other is not None and other != variable:
+                raise ctx.error(f"the arguments of {node.unknown}(...) go in the order of variables: ({', '.join(variables)})",
+                                location, f"Write {node.unknown}({', '.join(variables)}) with each variable in its own place, "
+                                f"e.g. {example}.", source=source, span=node.span)
+            raise ctx.error(f"'{ex.to_text(argument)}' holds {variable} at a value that is not a constant", location,
+                            f"Write a number or a constant expression for {variable}, or {variable} itself to leave it free.",
+                            source=source, span=node.span)
+    if not fixed:
+        raise ctx.error(f"'{ex.to_text(node)}' fixes no variable: it would hold everywhere, like an equation", location,
+                        f"Hold one variable at a number: {example}.", source=source, span=node.span)
+    return tuple(fixed)
+
+
+def _check_condition_names(ctx: Context, folded, fixed, parameter_names, *, source, location, variables, unknowns, example):
+    """Every name of a condition is known, a held variable does not appear free, and no unknown appears off its line."""
     for node in ex.walk(folded):  # the held variable cannot appear free on the right side
         if isinstance(node, ex.Name) and node.name in fixed and not _inside_field_value(folded, node):
             raise ctx.error(f"'{node.name}' is held at a number in this condition, so it cannot appear free", location,
-                            f"Write the condition in the free variable only.", source=source, span=node.span)
-    allowed = list(variables) + list(unknowns) + [p.name for p in parameters] + list(ex.CONSTANTS)
+                            "Write the condition in the free variable only.", source=source, span=node.span)
+    allowed = list(variables) + list(unknowns) + list(parameter_names) + list(ex.CONSTANTS)
     for node in ex.walk(folded):
         if isinstance(node, ex.Name) and node.name not in allowed:
             raise ctx.error(f"unknown name '{node.name}'", location,
@@ -291,21 +309,8 @@ def _condition(ctx: Context, equation, source: str, location: str, variables, un
                             f"Write {node.name}({', '.join(variables)}) with one variable held, e.g. {example}.", source=source, span=node.span)
         if isinstance(node, ex.Partial):
             raise ctx.error(f"'{ex.to_text(node)}' without arguments is the field over the rectangle", location,
-                            f"Write it on the line: {ex.to_text(node)}({variables[0]}, 0) or ({'0'}, {variables[1]}).",
+                            f"Write it on the line: {ex.to_text(node)}({variables[0]}, 0) or (0, {variables[1]}).",
                             source=source, span=node.span)
-    if len(fixed) == 2:
-        point = tuple(next(float(n.arguments[i].value) for n in values) for i in range(2))
-        return PDECondition(folded, source, location, None, point, "point")
-    held = fixed[0]
-    at = tuple(sorted({float(n.arguments[variables.index(held)].value) for n in values}))
-    if len(at) > 2:
-        raise ctx.error(f"this condition relates {held} at {len(at)} places; pinn takes one or two (periodic)", location,
-                        "Split it into conditions at one place each.", source=source)
-    low = domain.interval(held).low
-    kind = "initial" if held == time and at == (low,) else "boundary"
-    if held == time and kind != "initial":
-        pass  # a final-time or interior-time condition: makes the problem steady in (x, t) (checked by the caller)
-    return PDECondition(folded, source, location, held, at, kind)
 
 
 def _inside_field_value(tree, target) -> bool:

@@ -18,15 +18,16 @@ from __future__ import annotations
 import math
 import time as clock
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import scipy.linalg  # noqa: F401  (loaded before the BLAS thread limit, which reaches only the libraries loaded by then)
 import scipy.sparse as sparse
 from scipy.integrate import solve_ivp
-from scipy.interpolate import make_interp_spline
 
 from .. import expressions as ex
+from .lines_problem import Evolution, Refused, near, read_evolution
+from .lines_space import DIFFERENCE_ACCURACY, Chebyshev, FiniteDifferences, Fourier
 from .problem import PDECondition, PDEProblem
 from .reference_grid import GridReference
 
@@ -38,8 +39,6 @@ CHEBYSHEV_POINTS = (17, 33, 65, 129, 257)
 FOURIER_POINTS = (32, 64, 128, 256, 512, 1024, 2048)
 #: Uniform finite-difference points tried in turn when the spectral grids do not converge.
 DIFFERENCE_POINTS = (257, 513, 1025, 2049, 4097, 8193)
-#: Order of accuracy of the finite-difference stencils.
-DIFFERENCE_ACCURACY = 4
 #: A spectral grid is given up for finite differences when two doublings in a row each shrink the disagreement by
 #: less than this.
 SPECTRAL_GAIN = 4.0
@@ -59,404 +58,8 @@ TIME_TOLERANCE_SPLIT = 10.0
 HERMITE_NODES = 400
 
 
-class Refused(Exception):
-    """The problem is outside what the method of lines here handles; the message says why."""
-
-
 class _OutOfTime(Exception):
     """Raised inside the right-hand side when the time allowed has run out."""
-
-
-# ------------------------------------------------------------------ the problem, read for the method of lines
-
-
-def _orders(space_axis: int, space: int, time: int) -> Tuple[int, int]:
-    """The multi-index (aligned with the problem's variables) of d^space/dx^space d^time/dt^time."""
-    orders = [0, 0]
-    orders[space_axis] = space
-    orders[1 - space_axis] = time
-    return tuple(orders)
-
-
-@dataclass(frozen=True)
-class _Boundary:
-    """A boundary condition at one end (``end`` 0 = low, 1 = high), its unknowns, and whether it is periodic."""
-
-    condition: PDECondition
-    end: int
-    unknowns: Tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Evolution:
-    """An evolution problem read for the method of lines: per unknown its time order, equation and space order."""
-
-    problem: PDEProblem
-    space: str
-    time: str
-    space_axis: int
-    low: float
-    high: float
-    start: float
-    unknowns: Tuple[str, ...]
-    time_order: Mapping[str, int]        # 1 or 2
-    space_order: Mapping[str, int]       # highest x-derivative in the equations
-    equation: Mapping[str, ex.Node]      # the residual solved for that unknown's highest time derivative
-    space_keys: Tuple[Tuple[str, int], ...]  # (unknown, x order) the equations use, values included
-    initial: Mapping[Tuple[str, int], PDECondition]  # (unknown, time order 0 or 1) -> its initial condition
-    boundaries: Tuple[_Boundary, ...]
-    periodic: bool
-    constants: Mapping[str, float]
-
-    def key(self, unknown: str, space: int, time: int = 0) -> Tuple[str, Tuple[int, int]]:
-        return unknown, _orders(self.space_axis, space, time)
-
-    def target(self, unknown: str) -> Tuple[str, Tuple[int, int]]:
-        """The key an equation is solved for: the unknown's highest time derivative."""
-        return self.key(unknown, 0, self.time_order[unknown])
-
-
-def read_evolution(problem: PDEProblem) -> Evolution:
-    """Check that the method of lines applies and gather what it needs; :class:`Refused` says why not."""
-    if problem.kind != "evolution" or problem.time is None:
-        raise Refused("the method of lines is for evolution problems (a time variable with initial conditions only)")
-    time = problem.time
-    space = next(v for v in problem.variables if v != time)
-    space_axis = problem.variables.index(space)
-    time_axis = 1 - space_axis
-    low, high = problem.domain.interval(space)
-    start = problem.domain.interval(time).low
-    partials = _equation_partials(problem)
-    equation, time_order = _assign_equations(problem, partials, space_axis)
-    space_order = {u: max([o[space_axis] for v, o in problem.partials if v == u] + [0]) for u in problem.unknowns}
-    space_keys = tuple(sorted({(u, 0) for u in problem.unknowns} |
-                              {(u, o[space_axis]) for v, o in problem.partials for u in [v] if o[time_axis] == 0}))
-    evolution = Evolution(problem, space, time, space_axis, float(low), float(high), float(start), tuple(problem.unknowns),
-                          time_order, space_order, equation, space_keys, {}, (), False, problem.constants)
-    for u in problem.unknowns:
-        _check_affine(evolution, u)
-    initial = _initial_conditions(problem, evolution)
-    boundaries, periodic = _boundary_conditions(problem, evolution)
-    return Evolution(problem, space, time, space_axis, float(low), float(high), float(start), tuple(problem.unknowns),
-                     time_order, space_order, equation, space_keys, initial, boundaries, periodic, problem.constants)
-
-
-def _equation_partials(problem: PDEProblem) -> List[List[Tuple[str, Tuple[int, int]]]]:
-    """Per equation, the (unknown, orders) of every partial derivative in it."""
-    return [[(n.unknown, tuple(n.orders)) for n in ex.walk(eq.residual) if isinstance(n, ex.Partial)] for eq in problem.equations]
-
-
-def _assign_equations(problem: PDEProblem, partials, space_axis: int):
-    """Each equation to the one unknown it differentiates in time; refuse mixed derivatives and orders above 2."""
-    time_axis = 1 - space_axis
-    time, space = problem.variables[time_axis], problem.variables[space_axis]
-    equation, time_order = {}, {}
-    for eq, used in zip(problem.equations, partials):
-        in_time = {(u, o[time_axis]) for u, o in used if o[time_axis] > 0}
-        mixed = [(u, o) for u, o in used if o[time_axis] > 0 and o[space_axis] > 0]
-        if mixed:
-            raise Refused(f"'{eq.source}' has the mixed derivative {problem.partial_name(*mixed[0])}; the method of lines "
-                          f"here takes equations solved for d{time} of an unknown with {space}-derivatives only")
-        unknowns = sorted({u for u, _ in in_time})
-        if len(unknowns) != 1:
-            what = "no time derivative" if not unknowns else f"time derivatives of {', '.join(unknowns)}"
-            raise Refused(f"'{eq.source}' has {what}; the method of lines needs each equation to give the time "
-                          "derivative of one unknown")
-        u = unknowns[0]
-        if u in equation:
-            raise Refused(f"two equations give the time derivative of {u}; each unknown needs its own equation")
-        order = max(k for _, k in in_time)
-        if order > 2:
-            raise Refused(f"'{eq.source}' is of order {order} in {time}; the method of lines here takes orders 1 and 2")
-        equation[u], time_order[u] = eq.residual, order
-    missing = [u for u in problem.unknowns if u not in equation]
-    if missing:
-        raise Refused(f"no equation gives the time derivative of {', '.join(missing)}")
-    return equation, time_order
-
-
-def _check_affine(evolution: Evolution, unknown: str) -> None:
-    """The residual must be affine in the unknown's highest time derivative, with a coefficient that is not zero."""
-    rng = np.random.default_rng(0)
-    scope = dict(evolution.constants)
-    scope[evolution.space] = evolution.low + (evolution.high - evolution.low) * rng.random(7)
-    scope[evolution.time] = evolution.start + rng.random(7)
-    for u in evolution.unknowns:
-        scope[u] = 0.5 + rng.random(7)
-        for m in range(0, evolution.space_order[u] + 1):
-            scope[evolution.key(u, m)] = 0.5 + rng.random(7)
-        for k in range(1, evolution.time_order.get(u, 1) + 1):
-            scope[evolution.key(u, 0, k)] = 0.5 + rng.random(7)
-    target = evolution.target(unknown)
-    residuals = []
-    with np.errstate(all="ignore"):
-        for value in (0.0, 1.0, 2.0):
-            scope[target] = value
-            residuals.append(np.asarray(ex.evaluate(evolution.equation[unknown], scope), dtype=float) + 0.0 * scope[evolution.space])
-    r0, r1, r2 = residuals
-    name = evolution.problem.partial_name(*target)
-    if not all(np.all(np.isfinite(r)) for r in residuals):
-        raise Refused(f"the equation for {name} is not finite at test values; cannot tell whether it can be solved for {name}")
-    scale = np.abs(r0) + np.abs(r1) + np.abs(r2) + 1.0
-    if np.any(np.abs(r2 - 2.0 * r1 + r0) > 1e-8 * scale):
-        raise Refused(f"the equation is not linear in {name}, so it cannot be solved for {name} pointwise")
-    if np.any(np.abs(r1 - r0) <= 1e-12 * scale):
-        raise Refused(f"the coefficient of {name} in its equation vanishes, so it cannot be solved for {name}")
-
-
-def _initial_conditions(problem: PDEProblem, evolution: Evolution) -> Dict[Tuple[str, int], PDECondition]:
-    """(unknown, time order) -> the initial condition giving it; u and, for order 2, u_t, each exactly once."""
-    found: Dict[Tuple[str, int], PDECondition] = {}
-    for condition in problem.conditions:
-        if condition.kind == "point":
-            raise Refused(f"'{condition.source}' holds at a point; the method of lines takes conditions on lines only")
-        if condition.kind != "initial":
-            continue
-        values = condition.field_values
-        if any(v.orders[evolution.space_axis] > 0 for v in values):
-            raise Refused(f"'{condition.source}' has a {evolution.space}-derivative at the start; write the initial "
-                          "values themselves")
-        targets = {(v.unknown, v.orders[1 - evolution.space_axis]) for v in values}
-        if len(targets) != 1:
-            raise Refused(f"'{condition.source}' relates several initial values; give each one its own condition")
-        target = targets.pop()
-        if target in found:
-            raise Refused(f"two initial conditions give {target[0]}" + ("" if target[1] == 0 else f"'s time derivative"))
-        found[target] = condition
-    for u in evolution.unknowns:
-        for k in range(evolution.time_order[u]):
-            if (u, k) not in found:
-                what = problem.partial_name(*evolution.key(u, 0, k)) if k else u
-                raise Refused(f"no initial condition gives {what}({evolution.space}, {evolution.start:g})")
-    extra = [c.source for (u, k), c in found.items() if k >= evolution.time_order[u]]
-    if extra:
-        raise Refused(f"'{extra[0]}' gives a time derivative the equation does not need at the start")
-    return found
-
-
-def _boundary_conditions(problem: PDEProblem, evolution: Evolution) -> Tuple[Tuple[_Boundary, ...], bool]:
-    """The boundary conditions at each end, checked: all periodic, or none; at the ends only; no time derivatives."""
-    boundaries = []
-    periodic_count = 0
-    for condition in problem.conditions:
-        if condition.kind != "boundary":
-            continue
-        values = condition.field_values
-        if any(v.orders[1 - evolution.space_axis] > 0 for v in values):
-            raise Refused(f"'{condition.source}' has a time derivative on the boundary; the method of lines here takes "
-                          "conditions on values and space derivatives")
-        if condition.periodic:
-            if not (_near(condition.at[0], evolution.low) and _near(condition.at[1], evolution.high)):
-                raise Refused(f"'{condition.source}' relates two places that are not the ends of {evolution.space}")
-            periodic_count += 1
-            continue
-        end = 0 if _near(condition.at[0], evolution.low) else 1 if _near(condition.at[0], evolution.high) else None
-        if end is None:
-            raise Refused(f"'{condition.source}' holds inside the interval; the method of lines takes conditions at "
-                          f"{evolution.space} = {evolution.low:g} and {evolution.high:g}")
-        unknowns = tuple(dict.fromkeys(v.unknown for v in values))
-        boundaries.append(_Boundary(condition, end, unknowns))
-    if periodic_count and boundaries:
-        raise Refused(f"periodic conditions and '{boundaries[0].condition.source}' together; use either kind, not both")
-    if not periodic_count:
-        _check_boundary_counts(evolution, boundaries)
-    return tuple(boundaries), periodic_count > 0
-
-
-def _near(a: float, b: float) -> bool:
-    return abs(a - b) <= 1e-12 * max(1.0, abs(a), abs(b))
-
-
-def _check_boundary_counts(evolution: Evolution, boundaries: Sequence[_Boundary]) -> None:
-    """An unknown differentiated in space needs boundary conditions (how many is checked per grid, by _removed_points)."""
-    for u in evolution.unknowns:
-        count = sum(1 for b in boundaries if u in b.unknowns)
-        needed = evolution.space_order[u]
-        if needed and not count:
-            raise Refused(f"{u} has {evolution.space}-derivatives up to order {needed} but no boundary conditions")
-
-
-# ------------------------------------------------------------------ space discretisations
-
-
-class Chebyshev:
-    """Chebyshev collocation on [low, high]: points low + (high - low)(1 - cos(pi j / n)) / 2, ascending."""
-
-    periodic = False
-    name = "Chebyshev"
-
-    def __init__(self, points: int, low: float, high: float):
-        n = points - 1
-        unit = -np.cos(np.pi * np.arange(points) / n)  # ascending on [-1, 1]
-        self.nodes = low + (high - low) * (unit + 1.0) / 2.0
-        self.points = points
-        self.matrices = {1: _chebyshev_matrix(unit) * (2.0 / (high - low))}
-        self.weights = np.where(np.arange(points) % 2 == 0, 1.0, -1.0)
-        self.weights[[0, -1]] *= 0.5
-
-    def matrix(self, order: int) -> np.ndarray:
-        """D^order, the dense differentiation matrix of that order."""
-        if order not in self.matrices:
-            self.matrices[order] = self.matrix(order - 1) @ self.matrices[1]
-        return self.matrices[order]
-
-    def derivative(self, values: np.ndarray, order: int) -> np.ndarray:
-        return values if order == 0 else self.matrix(order) @ values
-
-    def row(self, index: int, order: int) -> np.ndarray:
-        return np.eye(self.points)[index] if order == 0 else self.matrix(order)[index]
-
-    def interpolate(self, values: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """Barycentric interpolation of values [points, m] at x: sum w_j f_j/(x - x_j) / sum w_j/(x - x_j)."""
-        difference = x[:, None] - self.nodes[None, :]
-        exact = np.isclose(difference, 0.0, atol=1e-14 * (1.0 + np.abs(x[:, None])))
-        difference[exact] = 1.0
-        kernel = self.weights[None, :] / difference
-        out = (kernel @ values) / kernel.sum(axis=1, keepdims=True)
-        rows, cols = np.nonzero(exact)
-        out[rows] = values[cols]
-        return out
-
-    def sparsity(self, reach: int) -> Optional[np.ndarray]:
-        return None
-
-
-def _chebyshev_matrix(unit: np.ndarray) -> np.ndarray:
-    """The first-derivative matrix on Chebyshev points (Trefethen, Spectral Methods in MATLAB, cheb), any order of points."""
-    n = len(unit) - 1
-    c = np.ones(n + 1)
-    c[[0, -1]] = 2.0
-    c *= (-1.0) ** np.arange(n + 1)
-    difference = unit[:, None] - unit[None, :]
-    matrix = np.outer(c, 1.0 / c) / (difference + np.eye(n + 1))
-    return matrix - np.diag(matrix.sum(axis=1))
-
-
-class Fourier:
-    """Fourier pseudo-spectral on the period [low, high): uniform points, derivatives by FFT."""
-
-    periodic = True
-    name = "Fourier"
-
-    def __init__(self, points: int, low: float, high: float):
-        self.points, self.low, self.period = points, low, high - low
-        self.nodes = low + self.period * np.arange(points) / points
-        self.wavenumbers = 2.0 * np.pi / self.period * np.arange(points // 2 + 1)
-
-    def derivative(self, values: np.ndarray, order: int) -> np.ndarray:
-        """d^order/dx^order by FFT: (i k)^order times the coefficients, the Nyquist mode dropped for odd orders."""
-        if order == 0:
-            return values
-        factor = (1j * self.wavenumbers) ** order
-        if order % 2 and self.points % 2 == 0:
-            factor[-1] = 0.0
-        return np.fft.irfft(factor * np.fft.rfft(values), n=self.points)
-
-    def interpolate(self, values: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """The trigonometric interpolant of values [points, m] at x (the Nyquist mode as a cosine)."""
-        coefficients = np.fft.rfft(values, axis=0) / self.points
-        factor = np.full(len(self.wavenumbers), 2.0)
-        factor[0] = 1.0
-        if self.points % 2 == 0:
-            factor[-1] = 1.0
-        out = np.empty((len(x), values.shape[1]))
-        for start in range(0, len(x), 512):
-            phase = np.exp(1j * np.outer(x[start:start + 512] - self.low, self.wavenumbers))
-            out[start:start + 512] = np.real((phase * factor) @ coefficients)
-        return out
-
-    def sparsity(self, reach: int) -> Optional[np.ndarray]:
-        return None
-
-
-class FiniteDifferences:
-    """Uniform finite differences of :data:`DIFFERENCE_ACCURACY`-th order: centred inside, one-sided near the ends
-    (or wrapping round when periodic)."""
-
-    name = "finite differences"
-
-    def __init__(self, points: int, low: float, high: float, periodic: bool):
-        self.points, self.periodic = points, periodic
-        self.spacing = (high - low) / (points if periodic else points - 1)
-        self.nodes = low + self.spacing * np.arange(points)
-        self.low, self.high = low, high
-        self.matrices: Dict[int, sparse.csr_matrix] = {}
-
-    def matrix(self, order: int) -> sparse.csr_matrix:
-        if order not in self.matrices:
-            self.matrices[order] = _difference_matrix(self.points, order, self.spacing, self.periodic)
-        return self.matrices[order]
-
-    def derivative(self, values: np.ndarray, order: int) -> np.ndarray:
-        return values if order == 0 else self.matrix(order) @ values
-
-    def row(self, index: int, order: int) -> np.ndarray:
-        return np.eye(self.points)[index] if order == 0 else self.matrix(order)[[index]].toarray()[0]
-
-    def interpolate(self, values: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """A quintic interpolating spline through the points (periodic when the grid is)."""
-        if self.periodic:
-            nodes = np.append(self.nodes, self.high)
-            spline = make_interp_spline(nodes, np.vstack([values, values[:1]]), k=5, bc_type="periodic")
-            return spline(self.low + np.mod(x - self.low, self.high - self.low))
-        return make_interp_spline(self.nodes, values, k=5)(x)
-
-    def sparsity(self, reach: int) -> sparse.csr_matrix:
-        """Which points' values each point's right-hand side may depend on: within ``reach`` (cyclically when periodic),
-        and, with ends, the first and last 2 * reach points among themselves (the boundary conditions couple them)."""
-        pattern = _band(self.points, reach, self.periodic).tolil()
-        if not self.periodic:
-            corner = min(2 * reach, self.points)
-            pattern[:corner, :corner] = True
-            pattern[-corner:, -corner:] = True
-        return pattern.tocsr()
-
-
-def _stencil_weights(offsets: np.ndarray, order: int) -> np.ndarray:
-    """Weights w with sum_j w_j f(x + h offsets_j) = h^order f^(order)(x) + O(h^len): the Taylor (Vandermonde) system."""
-    size = len(offsets)
-    vandermonde = np.array([offsets ** k / math.factorial(k) for k in range(size)])
-    rhs = np.zeros(size)
-    rhs[order] = 1.0
-    return np.linalg.solve(vandermonde, rhs)
-
-
-def _difference_matrix(points: int, order: int, spacing: float, periodic: bool) -> sparse.csr_matrix:
-    """The sparse d^order/dx^order matrix: centred stencils, one-sided ones of order + accuracy points near the ends."""
-    half = (order + 1) // 2 + (DIFFERENCE_ACCURACY - 1) // 2
-    centred = np.arange(-half, half + 1)
-    centred_weights = _stencil_weights(centred.astype(float), order)
-    rows, cols, data = [], [], []
-    if periodic:
-        for i in range(points):
-            rows += [i] * len(centred)
-            cols += list((i + centred) % points)
-            data += list(centred_weights)
-    else:
-        size = order + DIFFERENCE_ACCURACY
-        for i in range(points):
-            if half <= i < points - half:
-                stencil, weights = i + centred, centred_weights
-            else:
-                first = 0 if i < half else points - size
-                stencil = np.arange(first, first + size)
-                weights = _stencil_weights((stencil - i).astype(float), order)
-            rows += [i] * len(stencil)
-            cols += list(stencil)
-            data += list(weights)
-    matrix = sparse.csr_matrix((np.array(data) / spacing ** order, (rows, cols)), shape=(points, points))
-    return matrix
-
-
-def _band(points: int, reach: int, periodic: bool) -> sparse.csr_matrix:
-    """The boolean pattern of points within ``reach`` of each other (cyclically when periodic)."""
-    offsets = list(range(-reach, reach + 1))
-    if periodic:
-        offsets += [d - points for d in range(1, reach + 1)] + [points - d for d in range(1, reach + 1)]
-    offsets = sorted({d for d in offsets if -points < d < points})
-    return sparse.diags([np.ones(points - abs(d)) for d in offsets], offsets, shape=(points, points), format="csr").astype(bool)
-
-
 
 
 # ------------------------------------------------------------------ the semi-discrete system
@@ -497,7 +100,7 @@ class Lines:
             for value in condition.field_values:
                 key = (value.unknown, tuple(value.orders), value.fixed)
                 at = value.fixed[self.evolution.space_axis]
-                index = 0 if _near(at, self.evolution.low) else self.grid.points - 1
+                index = 0 if near(at, self.evolution.low) else self.grid.points - 1
                 row = self.grid.row(index, value.orders[self.evolution.space_axis])
                 on_ends = np.array([row[i] if u == value.unknown else 0.0 for u, i in self.slots])
                 self.rows[key] = (value.unknown, row[self.free[value.unknown]], on_ends)
@@ -891,3 +494,4 @@ def burgers_cole_hopf(x, t, nu: float, nodes: int = HERMITE_NODES) -> np.ndarray
     weight = np.exp(exponent - np.max(exponent, axis=-1, keepdims=True))
     u = -np.sum(np.sin(np.pi * y) * weight, axis=-1) / np.sum(weight, axis=-1)
     return np.where(t > 0, u, -np.sin(np.pi * x))
+

@@ -8,13 +8,11 @@ the rectangle; the conditions sit on their own lines inside the residuals.
 from __future__ import annotations
 
 import dataclasses
-import time as clock
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
-from .. import expressions as ex
 from .problem import PDEProblem
 
 #: Candidates per training point when the phase ``refine`` moves points to where the residual is largest.
