@@ -192,6 +192,41 @@ def test_the_coons_patch_meets_nonzero_edge_data_and_the_wave_rate_is_built_in()
     np.testing.assert_allclose(values[(0, 1)].numpy()[:, 0], 0.0, atol=1e-14)
 
 
+def test_a_second_order_equation_builds_in_its_initial_value_rate_and_both_ends():
+    """u = G + s tau^2 4s(1-s) N: exact at t0 (value and rate) and on both ends, for time-dependent end data."""
+    import tensorflow as tf
+
+    from pinn.pde.residuals import field_partials
+    from pinn.pde.solve import build_field_model
+
+    problem = load("""
+        variables: [x, t]
+        domain: {x: [0, 2], t: [0, 1]}
+        equations: [u_tt = u_xx]
+        conditions: ["u(x, 0) = x^2", "u_t(x, 0) = 1 + x", "u(0, t) = sin(t)", "u(2, t) = 4 + 3*t + t^2"]
+        """)
+    model, residuals = build_field_model(problem)
+    assert residuals.conditions == ()  # all four built in
+    assert "both ends" in model.forms["u"].description
+    start = tf.constant(problem.domain.line({"t": 0.0}, 21))
+    values = field_partials(model, start, [(0, 1)])
+    x = start.numpy()[:, 0]
+    np.testing.assert_allclose(values[(0, 0)].numpy()[:, 0], x ** 2, atol=1e-14)
+    np.testing.assert_allclose(values[(0, 1)].numpy()[:, 0], 1 + x, atol=1e-13)
+    for held, end in (({"x": 0.0}, np.sin), ({"x": 2.0}, lambda t: 4 + 3 * t + t ** 2)):
+        points = problem.domain.line(held, 33)
+        np.testing.assert_allclose(model(points).numpy()[:, 0], end(points[:, 1]), atol=1e-14)
+    # an end whose rate at t0 differs from the initial rate there (1 at x = 0 here, 0 asked): the ends are penalised
+    clash = load("""
+        variables: [x, t]
+        domain: {x: [0, 1], t: [0, 1]}
+        equations: [u_tt = u_xx]
+        conditions: ["u(x, 0) = 0", "u_t(x, 0) = 0", "u(0, t) = t", "u(1, t) = 0"]
+        """)
+    model, residuals = build_field_model(clash)
+    assert len(residuals.conditions) == 2 and "ends" not in model.forms["u"].description
+
+
 # ----------------------------------------------------------------------------- solving
 
 

@@ -9,6 +9,7 @@ the hard conditions and D_k vanishes where they hold (:func:`hard_conditions`):
 - with two Dirichlet ends u(a, t) = ga(t), u(b, t) = gb(t) too:     G = g(x) + (1-s)(ga(t)-ga(t0)) + s(gb(t)-gb(t0)),
                                                                    D = tau * 4 s (1 - s)
 - an initial value and rate, u and u_t at t0 (second order in t):  G = g(x) + (t - t0) h(x),  D = tau^2
+- with two Dirichlet ends too:  G adds (1-s)(ga(t)-ga(t0)-(t-t0)ga'(t0)) + s(same for gb),  D = tau^2 * 4 s (1 - s)
 - a steady field with Dirichlet data on all four edges:            G = the Coons patch of the edge data,
                                                                    D = 16 s(1-s) r(1-r)  (a product of edge factors)
 
@@ -124,13 +125,9 @@ def _evolution_form(problem: PDEProblem, u: str) -> Optional[HardForm]:
         if rate is None:
             return None
         taken.append(rate[0])
-    ends = {}
-    if t_order == 1:
-        for i, c in enumerate(problem.conditions):
-            if c.kind == "boundary" and c.fixed == space and (e := _value_condition(problem, c, u)) is not None:
-                ends.setdefault(c.at[0], (i, e))
     b = a + width
-    pair = a in ends and b in ends and _compatible(problem, g, ends, a, b, t0, space, time)
+    ends, slopes = _dirichlet_ends(problem, u, g, None if rate is None else rate[1], a, b, t0)
+    pair = ends is not None
 
     def columns(v1, v2):
         return (v1, v2) if x_index == 0 else (v2, v1)
@@ -148,8 +145,9 @@ def _evolution_form(problem: PDEProblem, u: str) -> Optional[HardForm]:
         if pair:
             s = (x - a) / width
             start = t * 0.0 + t0
-            out = out + (1 - s) * (evaluate(ends[a][1], x, t, functions) - evaluate(ends[a][1], x, start, functions))
-            out = out + s * (evaluate(ends[b][1], x, t, functions) - evaluate(ends[b][1], x, start, functions))
+            for end, weight in ((a, 1 - s), (b, s)):
+                change = evaluate(ends[end][1], x, t, functions) - evaluate(ends[end][1], x, start, functions)
+                out = out + weight * (change - (t - t0) * slopes[end])
         return out
 
     def factor(v1, v2):
@@ -167,6 +165,21 @@ def _evolution_form(problem: PDEProblem, u: str) -> Optional[HardForm]:
     return HardForm(offset, factor, tuple(taken), what)
 
 
+def _dirichlet_ends(problem: PDEProblem, u: str, g, h, a: float, b: float, t0: float):
+    """(ends, slopes): u = ga(t) at x = a and u = gb(t) at x = b as {end: (condition index, g_end)}, and the ends'
+    rates at t0 ({end: 0.0} for a first-order equation); (None, None) unless both ends are Dirichlet and agree with
+    the initial value g (and the initial rate h, if any) at the corners."""
+    space, time = problem.space[0], problem.time
+    ends = {}
+    for i, c in enumerate(problem.conditions):
+        if c.kind == "boundary" and c.fixed == space and (e := _value_condition(problem, c, u)) is not None:
+            ends.setdefault(c.at[0], (i, e))
+    if not (a in ends and b in ends and _compatible(problem, g, ends, a, b, t0, space, time)):
+        return None, None
+    slopes = {a: 0.0, b: 0.0} if h is None else _end_slopes(problem, h, ends, a, b, t0, space, time)
+    return (ends, slopes) if slopes is not None else (None, None)
+
+
 def _compatible(problem, g, ends, a, b, t0, space, time) -> bool:
     """Whether g(a) = ga(t0) and g(b) = gb(t0): the initial value and the two ends agree at the corners."""
     scope = dict(problem.constants)
@@ -177,6 +190,22 @@ def _compatible(problem, g, ends, a, b, t0, space, time) -> bool:
         if abs(first - second) > CORNER_MISMATCH * max(1.0, abs(first), abs(second)):
             return False
     return True
+
+
+def _end_slopes(problem, h, ends, a, b, t0, space, time) -> Optional[Dict[float, float]]:
+    """The ends' rates ga'(t0), gb'(t0) (symbolic derivatives), or None unless they equal the initial rate h at a, b."""
+    from ..calculus import CALCULUS_FUNCTIONS, differentiate
+
+    slopes = {}
+    scope = dict(problem.constants)
+    for end in (a, b):
+        scope.update({space: np.array([end]), time: np.array([t0])})
+        slope = float(np.asarray(ex.evaluate(differentiate(ends[end][1], time), scope, CALCULUS_FUNCTIONS) + 0.0 * scope[space])[0])
+        rate = float(np.asarray(ex.evaluate(h, scope) + 0.0 * scope[space])[0])
+        if not (math.isfinite(slope) and abs(slope - rate) <= CORNER_MISMATCH * max(1.0, abs(slope), abs(rate))):
+            return None
+        slopes[end] = slope
+    return slopes
 
 
 def _steady_form(problem: PDEProblem, u: str) -> Optional[HardForm]:
