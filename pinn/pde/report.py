@@ -85,22 +85,27 @@ def write_field_csv(solution, path: Union[str, Path]) -> Path:
 
 
 def field_figure(solution):
-    """Per unknown a row: solution map, reference map, error map, slices against the reference; the loss below."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Per unknown a row: solution map (with the observations, if any), reference map, error map, slices against the
+    reference; the loss and the learned parameters below.  A matplotlib Figure without pyplot: a notebook's backend
+    and figures are left alone."""
+    from matplotlib.figure import Figure
 
     problem, reference = solution.problem, solution.reference
     has_reference = reference is not None and reference.success
     rows = len(problem.unknowns) + 1
-    figure, axes = plt.subplots(rows, 4, figsize=(17, 3.6 * rows), squeeze=False)
+    figure = Figure(figsize=(17, 3.6 * rows))
+    axes = figure.subplots(rows, 4, squeeze=False)
     first, second = solution.grid
     extent = [second[0], second[-1], first[0], first[-1]]
     v1, v2 = problem.variables
     for row, u in enumerate(problem.unknowns):
         values = solution.values[u]
         _map(figure, axes[row, 0], values, extent, f"{u}: pinn", v1, v2)
+        if problem.data is not None and u in problem.data.values:
+            seen = np.isfinite(problem.data.values[u])
+            axes[row, 0].plot(problem.data.points[seen, 1], problem.data.points[seen, 0], "o", markersize=3,
+                              markerfacecolor="none", markeredgecolor="white", label=f"{int(seen.sum())} observations")
+            axes[row, 0].legend(fontsize=7, loc="upper right")
         if has_reference and u in reference.values:
             truth = np.asarray(reference.values[u])
             word = "exact" if u in problem.exact else "reference"
@@ -123,6 +128,13 @@ def field_figure(solution):
     _history(axes[-1, 0], solution)
     for ax in axes[-1, 1:]:
         ax.set_axis_off()
+    learned = list(problem.trainable_parameters)
+    if learned:
+        lines = [f"{p.name} = {solution.parameters[p.name]:.6g}" + (
+            f"   (true {p.true_value:.6g}, relative error {abs(solution.parameters[p.name] - p.true_value) / abs(p.true_value):.2e})"
+            if p.true_value not in (None, 0) else "") for p in learned]
+        axes[-1, 1].text(0.0, 0.9, "learned\n" + "\n".join(lines), va="top", family="monospace", fontsize=10,
+                         transform=axes[-1, 1].transAxes)
     verdict = solution.verification.verdict if solution.verification is not None else "not checked"
     figure.suptitle(f"{problem.name}: {solution.status.value} ({verdict})")
     figure.tight_layout()
@@ -149,11 +161,7 @@ def _history(ax, solution):
 
 
 def write_field_plot(solution, path: Union[str, Path]) -> Path:
-    import matplotlib.pyplot as plt
-
-    figure = field_figure(solution)
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
+    field_figure(solution).savefig(path, dpi=90)
     return Path(path)
 
 
