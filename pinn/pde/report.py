@@ -123,7 +123,8 @@ def field_figure(solution):
             if has_reference and u in reference.values:
                 ax.plot(first, np.asarray(reference.values[u])[:, index], color="black", linestyle=":", linewidth=1.2)
         ax.set_xlabel(v1)
-        ax.set_title(f"{u} at a few {v2} (dotted: {'reference' if has_reference else 'none'})")
+        dotted = ("exact" if u in problem.exact else "reference") if has_reference and u in reference.values else "none"
+        ax.set_title(f"{u} at a few {v2} (dotted: {dotted})")
         ax.legend(fontsize=7)
     _history(axes[-1, 0], solution)
     for ax in axes[-1, 1:]:
