@@ -115,6 +115,18 @@ class _Rows:
             out.append(tf.concat([tf.reshape(g, [self.members, -1]) for g in grads], axis=1))
         return tf.stack(out, axis=1)
 
+    def jacobian(self, rows, tape):
+        """[K, C, n] as :meth:`gradients`, vectorised over the C columns (one pfor graph instead of C backward
+        passes: the condition rows number hundreds, and C unrolled gradients made the graph, and its compilation,
+        grow with C times the size of the partials' nested tapes)."""
+        with tape:
+            summed = tf.reduce_sum(rows, axis=0)
+        parts = tape.jacobian(summed, self.variables, unconnected_gradients=tf.UnconnectedGradients.ZERO,
+                              experimental_use_pfor=True)
+        columns = rows.shape[1]
+        stacked = tf.concat([tf.reshape(j, [columns, self.members, -1]) for j in parts], axis=2)
+        return tf.transpose(stacked, [1, 0, 2])
+
     def pointwise(self, rows_of, elements, columns: int):
         """rows_of(one element) -> rows [K?, 1, columns], vectorised over the elements: R [K, E·columns], J [K, E·columns, n]."""
 
@@ -147,7 +159,7 @@ class _Rows:
             scale = tf.constant(self.weights["conditions"], dtype=dtype)
             with tf.GradientTape(persistent=True) as tape:
                 rows = tf.reshape(residuals.condition_rows(model, self.points), [self.members, -1])
-            jacobian = self.gradients(rows, tape) * scale[:, None] if with_jacobian else None
+            jacobian = self.jacobian(rows, tape) * scale[:, None] if with_jacobian else None
             del tape
             parts.append((rows * scale, jacobian))
         if residuals.data_x is not None:
