@@ -9,6 +9,8 @@ which is not what is tested here.
 import contextlib
 import io
 import json
+import subprocess
+import sys
 import textwrap
 
 import numpy as np
@@ -18,7 +20,7 @@ import pinn
 from pinn.problem_file import problem_from_text
 from pinn.vectorized import vectorize_problem_reason
 
-from conftest import problem_path
+from conftest import ROOT, problem_path
 
 HEAT_K = textwrap.dedent("""
     name: heat_k
@@ -41,6 +43,31 @@ ADAM_ONLY = ["training.phases=[adam]", "training.adam.steps=60", "training.steps
 
 def heat(k, seed, overrides=ADAM_ONLY, text=HEAT_K):
     return problem_from_text(text, [*overrides, f"parameters.k={k}", f"training.seed={seed}"])
+
+
+def test_the_reason_check_for_two_variables_does_not_import_tensorflow():
+    code = ("import sys, pinn, pinn.vectorized as v; p = pinn.load_problem(sys.argv[1]); "
+            "assert v.vectorize_problem_reason([p, p]) is None; assert 'tensorflow' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code, str(problem_path("heat"))], check=True, cwd=ROOT)
+
+
+def test_stacked_loss_terms_are_each_members_own_and_a_subset_rebuilds_alike():
+    # before any training: column k of the stacked [T, K] terms is member k's single model at member k's points
+    import tensorflow as tf
+
+    from pinn.pde.solve import build_field_model, build_stacked_field_model
+
+    # every condition penalised (soft): their lines repeated per member, k a [K, 1] tensor in the equation
+    problems = [heat(k, seed, overrides=[*ADAM_ONLY, "training.constraints=soft"]) for k, seed in ((0.5, 0), (1.0, 1), (2.0, 2))]
+    points = np.random.default_rng(0).random((3, 40, 2)) * [1.0, 0.5]
+    model, residuals = build_stacked_field_model(problems)
+    terms = residuals.loss_terms(model, tf.constant(points)).numpy()
+    assert terms.shape == (len(residuals.term_names), 3)
+    for k, problem in enumerate(problems):
+        single, single_residuals = build_field_model(problem)
+        np.testing.assert_allclose(terms[:, k], single_residuals.loss_terms(single, tf.constant(points[k])).numpy(), rtol=1e-12)
+    subset, subset_residuals = build_stacked_field_model([problems[2], problems[0]])
+    np.testing.assert_allclose(subset_residuals.loss_terms(subset, tf.constant(points[[2, 0]])).numpy(), terms[:, [2, 0]], rtol=1e-12)
 
 
 @pytest.fixture(scope="module")
