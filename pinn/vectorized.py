@@ -212,7 +212,8 @@ def member_model(problem: Problem, stacked, member: int):
 def solve_vectorized(problems: Sequence[Problem], *, progress: Union[None, bool, Callable] = None) -> List["Solution"]:
     """Solve K problems differing only in parameter values and seeds as one stacked model.
 
-    Returns one :class:`~pinn.solution.Solution` per member, as
+    Returns one :class:`~pinn.solution.Solution` per member (a checked
+    :class:`~pinn.pde.solve.PDESolution` for problems in two variables), as
     :func:`pinn.solver.solve` would for that member's problem; each member's
     status, message, history, step counts and lowest loss are its own, but
     the seconds of each phase are the wall time of the shared,

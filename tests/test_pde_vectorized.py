@@ -197,6 +197,18 @@ def test_a_swept_parameter_inside_a_condition_is_refused_by_name():
         pinn.solve_vectorized([heat(0.5, 0, text=text), heat(1.0, 0, text=text)])
 
 
+def test_the_batch_command_refuses_it_before_training(tmp_path):
+    from pinn.cli import main
+
+    path = tmp_path / "heat_k.yaml"
+    path.write_text(HEAT_K.replace("u(x, 0) = sin(pi*x)", "u(x, 0) = k*sin(pi*x)"), encoding="utf-8")
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        status = main(["batch", str(path), "--sweep", "parameters.k=0.5,1", "--vectorize", "--out", str(tmp_path / "out")])
+    assert status == 2 and "k differs between members and appears in the condition" in err.getvalue(), err.getvalue()
+    assert "run this sweep without --vectorize" in err.getvalue() and not list((tmp_path / "out").glob("**/run.json"))
+
+
 def test_other_differences_and_mixed_dimensions_are_refused():
     reason = vectorize_problem_reason([heat(1.0, 0), heat(1.0, 0, overrides=[*ADAM_ONLY, "training.points=50"])])
     assert reason.startswith("training.points differs between members (100 vs 50)")
