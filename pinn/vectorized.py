@@ -16,6 +16,11 @@ Parameters whose value differs between members are [K, 1, ...] tensors in the
 evaluation scope instead of folded numbers.  Each member ends as the
 :class:`~pinn.solution.Solution` a separate run would give.
 
+Problems in two variables stack the same way (:func:`pinn.pde.solve.build_stacked_field_model`: points
+[K, N, 2], the residuals of :mod:`pinn.pde.residuals` on [K, ...] arrays, the same phases); each member
+ends as the checked :class:`~pinn.pde.solve.PDESolution` of its own problem.  Their conditions have
+the parameters folded in, so members whose conditions differ (a swept parameter in a condition) are refused.
+
 This module imports TensorFlow only inside functions, so the
 :func:`vectorize_problem_reason` check costs nothing.
 """
@@ -49,9 +54,13 @@ def vectorize_problem_reason(problems: Sequence[Problem]) -> Optional[str]:
     """
     if not problems:
         return "there are no runs to vectorize"
-    if any(getattr(p, "dimension", 1) == 2 for p in problems):
-        return ("--vectorize stacks one-variable problems only; a problem in two variables runs its sweep point by point: "
-                "drop --vectorize (the runs still share the worker processes, --jobs)")
+    dimensions = {getattr(p, "dimension", 1) for p in problems}
+    if len(dimensions) > 1:
+        return "the runs mix problems in one and two variables, which cannot share one stacked model; drop --vectorize"
+    if dimensions == {2}:
+        reason = _field_reason(problems)
+        if reason is not None:
+            return reason
     if any(p.training.windows not in ("auto", 1) for p in problems):
         return ("training.windows marches each run by itself, window after window, and the stacked members cannot; "
                 "run the sweep without --vectorize, or with training.windows: auto (one window per member)")
@@ -61,6 +70,25 @@ def vectorize_problem_reason(problems: Sequence[Problem]) -> Optional[str]:
         if difference is not None:
             path, a, b = difference
             return f"{path} differs between members ({a} vs {b}); {_FIX}"
+    return None
+
+
+def _field_reason(problems) -> Optional[str]:
+    """Why members in two variables cannot be stacked beyond what :func:`_first_difference` finds, or None.
+
+    Their conditions hold the parameters folded in (and set the hard forms and the output scales, which the
+    members share), so a parameter swept inside a condition is named here.
+    """
+    import re
+
+    first = problems[0]
+    varying = [p.name for p in first.parameters if any(q.parameter(p.name).value != p.value for q in problems[1:])]
+    for problem in problems[1:]:
+        for a, b in zip(first.conditions, problem.conditions):
+            if a.source == b.source and a.equation != b.equation:
+                names = [n for n in varying if re.search(rf"\b{re.escape(n)}\b", a.source)] or ["a swept parameter"]
+                return (f"{names[0]} differs between members and appears in the condition {a.source!r}, which the stacked "
+                        f"members share (it sets their built-in form and output scale); run this sweep without --vectorize")
     return None
 
 
@@ -76,6 +104,10 @@ def _first_difference(a, b, path: str) -> Optional[Tuple[str, str, str]]:
     """(dotted path, a, b) of the first field where a and b differ, or None."""
     if isinstance(a, Data) or isinstance(b, Data):
         return None if _same_data(a, b) else (path, _shown(a), _shown(b))
+    if _is_field_data(a) or _is_field_data(b):  # observations in two variables (pinn.pde.problem.PDEData)
+        same = _is_field_data(a) and _is_field_data(b) and np.array_equal(a.points, b.points) and set(a.values) == set(b.values) \
+            and all(np.array_equal(a.values[u], b.values[u], equal_nan=True) for u in a.values)
+        return None if same else (path, _shown(a), _shown(b))
     if hasattr(a, "source") and hasattr(b, "source"):  # an equation, condition or expression: show its text
         if a == b:
             return None
@@ -116,8 +148,12 @@ def _same_data(a: Optional[Data], b: Optional[Data]) -> bool:
     return all(np.array_equal(a.values[u], b.values[u], equal_nan=True) for u in a.values)
 
 
+def _is_field_data(value) -> bool:
+    return type(value).__name__ == "PDEData"
+
+
 def _shown(value) -> str:
-    if isinstance(value, Data):
+    if isinstance(value, Data) or _is_field_data(value):
         return f"{len(value)} observations from {value.source}"
     return "none" if value is None else str(value)
 
@@ -166,8 +202,7 @@ def member_model(problem: Problem, stacked, member: int):
     from .solver import build_model
 
     model, residuals = build_model(problem)
-    for variable, stacked_variable in zip(model.weights, stacked.weights):
-        variable.assign(np.reshape(stacked_variable.numpy()[member], variable.shape))
+    _copy_member(model, stacked, member)
     return model, residuals
 
 
@@ -177,7 +212,8 @@ def member_model(problem: Problem, stacked, member: int):
 def solve_vectorized(problems: Sequence[Problem], *, progress: Union[None, bool, Callable] = None) -> List["Solution"]:
     """Solve K problems differing only in parameter values and seeds as one stacked model.
 
-    Returns one :class:`~pinn.solution.Solution` per member, as
+    Returns one :class:`~pinn.solution.Solution` per member (a checked
+    :class:`~pinn.pde.solve.PDESolution` for problems in two variables), as
     :func:`pinn.solver.solve` would for that member's problem; each member's
     status, message, history, step counts and lowest loss are its own, but
     the seconds of each phase are the wall time of the shared,
@@ -196,6 +232,8 @@ def solve_vectorized(problems: Sequence[Problem], *, progress: Union[None, bool,
     if reason is not None:
         raise ValueError(reason)
     problems = list(problems)
+    if getattr(problems[0], "dimension", 1) == 2:
+        return _solve_fields(problems, progress)
     model, residuals = build_stacked_model(problems)
     with progress_reporter(progress) as report:
         results = train_members(model, residuals, problems, progress=report)
@@ -204,6 +242,29 @@ def solve_vectorized(problems: Sequence[Problem], *, progress: Union[None, bool,
         single, single_residuals = member_model(problem, model, k)
         solutions.append(make_solution(problem, single, result, single_residuals))
     return solutions
+
+
+def _solve_fields(problems, progress) -> List["PDESolution"]:
+    """:func:`solve_vectorized` for problems in two variables: one stacked FieldTrial, then each member's checked
+    :class:`~pinn.pde.solve.PDESolution` from its own single model holding its slice of the weights."""
+    from .pde.solve import build_field_model, build_stacked_field_model, make_field_solution, train_field_members
+    from .progress import progress_reporter
+
+    model, residuals = build_stacked_field_model(problems)
+    with progress_reporter(progress) as report:
+        results, points = train_field_members(problems, model, residuals, report)
+    solutions = []
+    for k, (problem, result) in enumerate(zip(problems, results)):
+        single, single_residuals = build_field_model(problem)
+        _copy_member(single, model, k)
+        solutions.append(make_field_solution(problem, single, result, single_residuals, points[k]))
+    return solutions
+
+
+def _copy_member(single, stacked, member: int) -> None:
+    """Member ``member``'s slice of the stacked weights into the single model ``single``."""
+    for variable, stacked_variable in zip(single.weights, stacked.weights):
+        variable.assign(np.reshape(stacked_variable.numpy()[member], variable.shape))
 
 
 def train_members(model, residuals, problems: Sequence[Problem], *, progress=None) -> List["TrainingResult"]:

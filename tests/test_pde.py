@@ -300,22 +300,21 @@ def test_every_two_variable_problem_runs_end_to_end(path, tmp_path):
     assert header[:2] == list(problem.variables) and problem.unknowns[0] in header
 
 
-def test_a_batch_runs_a_two_variable_sweep_and_vectorize_says_why_not(tmp_path):
+def test_a_batch_runs_a_two_variable_sweep_point_by_point_and_vectorised(tmp_path):
     from pinn.cli import main as pinn_main
 
-    argv = ["batch", str(PROBLEMS / "heat.yaml"), "--sweep", "training.seed=0,1", "--out", str(tmp_path / "out"), "--jobs", "1",
+    argv = ["batch", str(PROBLEMS / "heat.yaml"), "--sweep", "training.seed=0,1", "--jobs", "1",
             "--set", "training.adam.steps=10", "--set", "training.lbfgs.steps=0", "--set", "training.lm.steps=0", "--set", "training.points=100",
             "--set", "output.points=[9, 9]", "--set", "training.jit_compile=false"]
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        status = pinn_main(argv)
-    assert status in (0, 1)
-    summary = (tmp_path / "out" / "summary.csv").read_text(encoding="utf-8")
-    assert len([line for line in summary.splitlines()[1:] if line.strip()]) == 2 and "heat" in summary
-    err = io.StringIO()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-        status = pinn_main(["batch", str(PROBLEMS / "heat.yaml"), "--sweep", "training.seed=0,1", "--vectorize",
-                            "--out", str(tmp_path / "out2")])
-    assert status == 2 and "one-variable problems only" in err.getvalue()
+    for out, vectorised in (("out", False), ("out2", True)):
+        err = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            status = pinn_main([*argv, "--out", str(tmp_path / out), *(["--vectorize"] if vectorised else [])])
+        assert status in (0, 1) and "Traceback" not in err.getvalue(), err.getvalue()
+        summary = (tmp_path / out / "summary.csv").read_text(encoding="utf-8")
+        assert len([line for line in summary.splitlines()[1:] if line.strip()]) == 2 and "heat" in summary
+        records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((tmp_path / out).glob("**/run.json"))]
+        assert len(records) == 2 and all(r["vectorized"] is vectorised and r["status"] != "error" for r in records), records
 
 
 def test_without_a_closed_form_the_method_of_lines_judges_the_solve(tmp_path):

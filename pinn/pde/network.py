@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -39,19 +39,32 @@ CORNER_MISMATCH = 1e-10
 
 
 class FieldMLP(tf.Module):
-    """N(X) = W_L s(... s(W_1 Xhat + b_1) ...) + b_L, Xhat = (X - centre) / half-width per column; X [N, 2]."""
+    """N(X) = W_L s(... s(W_1 Xhat + b_1) ...) + b_L, Xhat = (X - centre) / half-width per column; X [N, 2].
 
-    def __init__(self, hidden: Sequence[int], outputs: int, activation: str, domain, dtype: tf.DType, seed: int):
+    With a sequence of K seeds it is K independent networks with stacked weights (kernels [K, fan_in, fan_out],
+    biases [K, 1, fan_out]; member k initialised exactly as the single network with seed k): X [K, N, 2] ->
+    [K, N, outputs], ``tf.matmul`` batching over members (as :class:`pinn.network.MLP`).
+    """
+
+    def __init__(self, hidden: Sequence[int], outputs: int, activation: str, domain, dtype: tf.DType,
+                 seed: Union[int, Sequence[int]]):
         super().__init__(name="field_mlp")
         widths = [2, *hidden, outputs]
-        layers = glorot_layers(widths, int(seed))
-        self.kernels = [tf.Variable(k, dtype=dtype, name=f"kernel_{i}") for i, k in enumerate(layers)]
-        self.biases = [tf.Variable(np.zeros(k.shape[1]), dtype=dtype, name=f"bias_{i}") for i, k in enumerate(layers)]
+        stacked = not isinstance(seed, (int, np.integer))
+        seeds = [int(s) for s in seed] if stacked else [int(seed)]
+        members = [glorot_layers(widths, s) for s in seeds]
+        #: the number of stacked members, or None for a single network
+        self.members: Optional[int] = len(seeds) if stacked else None
+        self.kernels, self.biases = [], []
+        for i, fan_out in enumerate(widths[1:]):
+            kernel = np.stack([m[i] for m in members]) if stacked else members[0][i]
+            bias = np.zeros((len(seeds), 1, fan_out) if stacked else fan_out)
+            self.kernels.append(tf.Variable(kernel, dtype=dtype, name=f"kernel_{i}"))
+            self.biases.append(tf.Variable(bias, dtype=dtype, name=f"bias_{i}"))
         self.activation_name = activation
         self.activation = ACTIVATION_FUNCTIONS[activation]
         self.center = tf.constant(domain.center, dtype=dtype)
         self.half_width = tf.constant(domain.half_width, dtype=dtype)
-        self.members = None
 
     def __call__(self, points):
         h = (points - self.center) / self.half_width
@@ -270,18 +283,36 @@ class FieldTrial(tf.Module):
     """The unknowns on the rectangle: u_k(X) = G_k(X) + s_k D_k(X) N_k(X) (G = 0, D = 1 where nothing is built in).
 
     Calling it on X [N, 2] gives [N, len(unknowns)]; ``parameters`` maps each trainable parameter to its variable.
+
+    On a stacked network (K members, X [K, N, 2] -> [K, N, len(unknowns)]) each trainable parameter may start from
+    one value per member, and ``member_constants`` names the fixed parameters whose value differs between members
+    ([K] values each); both are held as [K, 1] tensors, so that each member sees its own values in the residuals
+    (the hard forms and the scales are shared: :func:`pinn.vectorized.vectorize_problem_reason` refuses members
+    whose conditions differ).
     """
 
     def __init__(self, network: FieldMLP, unknowns: Sequence[str], forms: Dict[str, HardForm], scales: Sequence[float],
-                 parameters: Dict[str, float], dtype: tf.DType):
+                 parameters: Mapping[str, object], dtype: tf.DType, member_constants: Optional[Mapping[str, Sequence[float]]] = None):
         super().__init__(name="field_trial")
         self.network = network
         self.unknowns = tuple(unknowns)
         self.forms = dict(forms)
         self.scales = tf.constant(np.asarray(scales, dtype=float), dtype=dtype)
-        self.parameters = {name: tf.Variable(value, dtype=dtype, name=name) for name, value in parameters.items()}
+        self.parameters = {name: tf.Variable(self._per_member(value), dtype=dtype, name=name) for name, value in parameters.items()}
+        self.member_constants = {name: tf.constant(self._per_member(values), dtype=dtype)
+                                 for name, values in (member_constants or {}).items()}
         self.dtype = dtype
-        self.members = None
+
+    @property
+    def members(self) -> Optional[int]:
+        """K for a stacked model, None for a single one."""
+        return self.network.members
+
+    def _per_member(self, value):
+        """A float for a single model; on a stacked one, a value or [K] values as a [K, 1] array."""
+        if self.members is None:
+            return float(value)
+        return np.broadcast_to(np.asarray(value, dtype=float), (self.members,)).reshape(-1, 1)
 
     @property
     def weights(self) -> List[tf.Variable]:
@@ -293,15 +324,15 @@ class FieldTrial(tf.Module):
         if not self.forms:
             return raw
         functions = ex.tensorflow_functions()
-        v1, v2 = points[:, 0], points[:, 1]
+        v1, v2 = points[..., 0], points[..., 1]
         columns = []
         for k, u in enumerate(self.unknowns):
             form = self.forms.get(u)
             if form is None:
-                columns.append(raw[:, k])
+                columns.append(raw[..., k])
             else:
-                columns.append(form.offset(v1, v2, functions) + form.factor(v1, v2) * raw[:, k])
-        return tf.stack(columns, axis=1)
+                columns.append(form.offset(v1, v2, functions) + form.factor(v1, v2) * raw[..., k])
+        return tf.stack(columns, axis=-1)
 
 
 def output_scales(problem: PDEProblem) -> List[float]:

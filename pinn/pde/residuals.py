@@ -8,6 +8,12 @@ Partial derivatives come from :func:`field_partials`: one tape per order, and
 one gradient per (parent, unknown) gives both children at once (d/dv1 and d/dv2
 of a column are the two columns of its gradient with respect to X [N, 2]), so
 u_x and u_t cost one gradient, u_xx and u_xt another.
+
+Everything here takes points X [N, 2] for one model and X [K, N, 2] for K stacked members (a vectorised sweep,
+:mod:`pinn.vectorized`): row (k, i) depends on X[k, i] and member k's weights only, so the gradient of a summed
+column with respect to X gives each member its own partials.  Lines and observations are therefore repeated per
+member ([K, M, 2]) before they are differentiated, never shared.  Loss terms are [T] for one model and [T, K] for
+members (means over the point axis only); parameters that differ between members are [K, 1] in the scope.
 """
 
 from __future__ import annotations
@@ -49,7 +55,8 @@ def _parent(index: MultiIndex) -> Tuple[MultiIndex, int]:
 
 
 def field_partials(function, points, needed: Iterable[MultiIndex]) -> Dict[MultiIndex, tf.Tensor]:
-    """{multi-index: [N, m]} for a pointwise f from X [N, 2] to [N, m]: d^(a+b) f / dv1^a dv2^b, by nested tapes."""
+    """{multi-index: [N, m]} for a pointwise f from X [N, 2] to [N, m]: d^(a+b) f / dv1^a dv2^b, by nested tapes
+    ([K, N, m] from stacked members' X [K, N, 2])."""
     wanted = closure(list(needed) + [(0, 0)])
     top = max(sum(k) for k in wanted)
     return _partials_to(function, points, wanted, top)
@@ -62,7 +69,7 @@ def _partials_to(function, points, wanted: List[MultiIndex], order: int) -> Dict
         tape.watch(points)
         lower = _partials_to(function, points, wanted, order - 1)
         parents = sorted({_parent(k)[0] for k in wanted if sum(k) == order})
-        columns = {p: [lower[p][:, i] for i in range(lower[p].shape[-1])] for p in parents}
+        columns = {p: [lower[p][..., i] for i in range(lower[p].shape[-1])] for p in parents}
     gradients = {p: [tape.gradient(c, points) for c in columns[p]] for p in parents}
     del tape
     out = dict(lower)
@@ -71,7 +78,7 @@ def _partials_to(function, points, wanted: List[MultiIndex], order: int) -> Dict
         for direction in (0, 1):
             child = (p[0] + (direction == 0), p[1] + (direction == 1))
             if child in wanted:
-                out[child] = tf.stack([g[:, direction] for g in grads], axis=1)
+                out[child] = tf.stack([g[..., direction] for g in grads], axis=-1)
     return out
 
 
@@ -118,54 +125,67 @@ class FieldResiduals:
             out.append((fixed, self.problem.domain.line(held, LINE_POINTS), sorted(needed)))
         return out
 
-    def _scope(self, model, points, values: Dict[MultiIndex, tf.Tensor]) -> dict:
+    def _parameters(self, model) -> dict:
+        """The constants, then the model's trainable parameters and per-member constants ([K, 1] when stacked)."""
         scope = dict(self.constants)
         scope.update(model.parameters)
+        scope.update(getattr(model, "member_constants", {}))
+        return scope
+
+    def _for_members(self, model, array: np.ndarray):
+        """``array`` [M, 2] as a tensor, repeated per member ([K, M, 2]) on a stacked model."""
+        points = tf.constant(array, dtype=self.dtype)
+        members = getattr(model, "members", None)
+        return points if members is None else tf.broadcast_to(points[None], [members, *array.shape])
+
+    def _scope(self, model, points, values: Dict[MultiIndex, tf.Tensor]) -> dict:
+        scope = self._parameters(model)
         for i, v in enumerate(self.problem.variables):
-            scope[v] = points[:, i]
+            scope[v] = points[..., i]
         for k, u in enumerate(self.unknowns):
             for index, array in values.items():
-                scope[(u, index)] = array[:, k]
-            scope[u] = values[(0, 0)][:, k]
+                scope[(u, index)] = array[..., k]
+            scope[u] = values[(0, 0)][..., k]
         return scope
 
     def equation_values(self, model, points) -> List[tf.Tensor]:
-        """[r_i(X)] at points X [N, 2], each [N]."""
+        """[r_i(X)] at points X [N, 2], each [N] ([K, N] at stacked X [K, N, 2])."""
         values = field_partials(model, points, self.equation_needed)
         scope = self._scope(model, points, values)
         functions = ex.tensorflow_functions()
-        return [ex.evaluate(r, scope, functions) + 0.0 * points[:, 0] for r in self.equations]
+        return [ex.evaluate(r, scope, functions) + 0.0 * points[..., 0] for r in self.equations]
 
     def condition_values(self, model) -> List[tf.Tensor]:
-        """[r_j] on each penalised condition's line (or point)."""
+        """[r_j] on each penalised condition's line (or point): [M] each, [K, M] on a stacked model."""
         functions = ex.tensorflow_functions()
         out = []
         for (_, condition), lines in zip(self.conditions, self.lines):
-            scope = dict(self.constants)
-            scope.update(model.parameters)
+            scope = self._parameters(model)
             free = None
             for fixed, line, needed in lines:
-                points = tf.constant(line, dtype=self.dtype)
+                points = self._for_members(model, line)
                 values = field_partials(model, points, needed)
                 for k, u in enumerate(self.unknowns):
                     for index in needed:
-                        scope[(u, index, fixed)] = values[index][:, k]
+                        scope[(u, index, fixed)] = values[index][..., k]
                 free = points
             for i, v in enumerate(self.problem.variables):
-                scope[v] = free[:, i]
-            out.append(ex.evaluate(condition.residual, scope, functions) + 0.0 * free[:, 0])
+                scope[v] = free[..., i]
+            out.append(ex.evaluate(condition.residual, scope, functions) + 0.0 * free[..., 0])
         return out
 
     def data_misfit(self, model):
-        points = tf.constant(self.data_x, dtype=self.dtype)
+        """The data term: a scalar, [K] on a stacked model."""
+        points = self._for_members(model, self.data_x)
         scales = tf.constant(self.scales, dtype=self.dtype)
         misfit = (model(points) - tf.constant(self.data_values, dtype=self.dtype)) / scales
         mask = tf.constant(self.data_mask, dtype=self.dtype)
-        return tf.reduce_sum(mask * misfit * misfit) / tf.maximum(tf.reduce_sum(mask), 1.0)
+        return tf.reduce_sum(mask * misfit * misfit, axis=[-2, -1]) / tf.maximum(tf.reduce_sum(mask), 1.0)
 
     def loss_terms(self, model, points):
-        terms = [tf.reduce_mean(r * r) for r in self.equation_values(model, points)]
-        terms += [tf.reduce_mean(r * r) for r in self.condition_values(model)]
+        """The loss terms (ordered as :attr:`term_names`): [T] at X [N, 2], [T, K] at stacked X [K, N, 2]."""
+        terms = [tf.reduce_mean(r * r, axis=-1) for r in self.equation_values(model, points)]
+        terms += [tf.reduce_mean(r * r, axis=-1) for r in self.condition_values(model)]
         if self.data_x is not None:
             terms.append(self.data_misfit(model))
         return tf.stack(terms)
@@ -173,15 +193,16 @@ class FieldResiduals:
     # rows for the Gauss-Newton phase (pinn.levenberg_marquardt): sum of squared weighted rows = the weighted loss
 
     def pointwise_rows(self, model, points):
-        """[N, E]: each equation's residual at each point, unweighted."""
+        """[N, E]: each equation's residual at each point, unweighted ([K, N, E] stacked)."""
         return tf.stack(self.equation_values(model, points), axis=-1)
 
     def condition_rows(self, model, like):
-        """[C]: every penalised condition's residual at every point of its line, unweighted, one after another."""
-        return tf.concat(self.condition_values(model), axis=0)
+        """[C]: every penalised condition's residual at every point of its line, unweighted, one after another
+        ([K, C] on a stacked model)."""
+        return tf.concat(self.condition_values(model), axis=-1)
 
     def data_rows(self, model, x, values, mask):
-        """mask (u(X) - u_obs) / s_u at observation points X [M, 2]: [M, U], unweighted."""
+        """mask (u(X) - u_obs) / s_u at observation points X [M, 2]: [M, U], unweighted ([K, M, U] at [K, M, 2])."""
         return mask * (model(x) - values) / tf.constant(self.scales, dtype=x.dtype)
 
     def row_weights(self, points: int) -> dict:
@@ -198,6 +219,6 @@ class FieldResiduals:
         }
 
     def squared_residuals(self, model, points) -> np.ndarray:
-        """sum_i r_i(X)^2 at each point [N] (numpy)."""
+        """sum_i r_i(X)^2 at each point [N] (numpy; [K, N] at stacked X [K, N, 2])."""
         values = self.equation_values(model, tf.convert_to_tensor(points, dtype=self.dtype))
         return np.sum([np.asarray(r) ** 2 for r in values], axis=0)

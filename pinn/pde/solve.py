@@ -93,36 +93,80 @@ def evaluate_field(model, problem: PDEProblem, coordinates: Mapping[str, Any], o
 
 def build_field_model(problem: PDEProblem):
     """(model, residuals): the FieldTrial with its hard conditions, and the residuals of the rest."""
+    return build_stacked_field_model([problem], stacked=False)
+
+
+def build_stacked_field_model(problems, stacked: bool = True):
+    """(model, residuals) of K members differing only in parameter values and seeds, as one stacked FieldTrial.
+
+    Member k's network starts from its own ``training.seed`` and its trainable parameters from their own initial
+    values; the fixed parameters whose value differs (:func:`pinn.vectorized.varying_parameters`) are [K, 1]
+    tensors in the model; the hard forms, scales and residuals are the first member's (the members' conditions
+    are the same, :func:`pinn.vectorized.vectorize_problem_reason`).  ``stacked`` False: the single model of
+    ``problems[0]``.
+    """
     import tensorflow as tf
 
+    from ..vectorized import varying_parameters
     from .network import FieldMLP, FieldTrial, hard_conditions, output_scales
     from .residuals import FieldResiduals
 
+    problem = problems[0]
     dtype = tf.float64 if problem.training.dtype == "float64" else tf.float32
     forms = hard_conditions(problem)
     scales = output_scales(problem)
-    network = FieldMLP(problem.network.hidden, len(problem.unknowns), problem.network.activation, problem.domain, dtype,
-                       problem.training.seed)
-    model = FieldTrial(network, problem.unknowns, forms, scales, {p.name: p.value for p in problem.trainable_parameters}, dtype)
+    seeds = [p.training.seed for p in problems] if stacked else problem.training.seed
+    network = FieldMLP(problem.network.hidden, len(problem.unknowns), problem.network.activation, problem.domain, dtype, seeds)
+    if stacked:
+        trainable = {p.name: [q.parameter(p.name).value for q in problems] for p in problem.trainable_parameters}
+        varying = {name: [q.parameter(name).value for q in problems] for name in varying_parameters(problems)}
+    else:
+        trainable, varying = {p.name: p.value for p in problem.trainable_parameters}, {}
+    model = FieldTrial(network, problem.unknowns, forms, scales, trainable, dtype, varying)
     taken = sorted({j for form in forms.values() for j in form.conditions})
     return model, FieldResiduals(problem, taken, scales, dtype)
 
 
 def train_field(problem: PDEProblem, model, residuals, progress: Optional[Callable] = None):
     """Run ``problem.training.phases`` on the model: the loop and phases of pinn.training, interior points redrawn
-    as training.resample_every says, refined where the residual is largest by the phase ``refine``."""
+    as training.resample_every says, refined where the residual is largest by the phase ``refine``.
+
+    Returns (TrainingResult, the final training points [N, 2]).
+    """
+    (result,), points = _train([problem], model, residuals, progress)
+    return result, points[0]
+
+
+def train_field_members(problems, model, residuals, progress: Optional[Callable] = None):
+    """:func:`train_field` for the stacked members of :func:`build_stacked_field_model`: the same loop
+    (:func:`pinn.training.run_phases`), each member with its own points, resampling and refinement (from its own
+    seed), its own Adam state, L-BFGS (:mod:`pinn.batched_lbfgs`) and LM; ([TrainingResult], points [K, N, 2])."""
+    return _train(list(problems), model, residuals, progress,
+                  rebuild=lambda indices: build_stacked_field_model([problems[i] for i in indices]))
+
+
+def _train(problems, model, residuals, progress, rebuild=None):
     import tensorflow as tf
 
     from ..collocation import Schedule
     from ..phase_support import Counts, History, TrainingContext, weighted_total
     from ..refinement import needs_refinement
     from ..training import run_phases
+    from ..vectorized import STACKED_XLA
 
+    stacked = rebuild is not None
+    members = len(problems)
+    problem = problems[0]
     spec = problem.training
     dtype = model.dtype
-    schedule = Schedule(problem.domain, spec.points, spec.sampler, spec.resample_every)
-    rng = np.random.default_rng(spec.seed + 1)
-    points = tf.Variable(schedule.initial(rng), dtype=dtype, trainable=False, name="collocation")
+    schedules = [Schedule(p.domain, spec.points, spec.sampler, spec.resample_every) for p in problems]
+    rngs = [np.random.default_rng(p.training.seed + 1) for p in problems]
+
+    def shaped(arrays):
+        return np.stack(arrays) if stacked else arrays[0]
+
+    points = tf.Variable(shaped([s.initial(rng) for s, rng in zip(schedules, rngs)]), dtype=dtype, trainable=False,
+                         name="collocation")
     weights = tf.constant(residuals.weights, dtype=dtype)
 
     def loss(x):
@@ -130,25 +174,30 @@ def train_field(problem: PDEProblem, model, residuals, progress: Optional[Callab
         return weighted_total(weights, terms), terms
 
     def resample(step):
-        points.assign(schedule.points(step, rng))
+        points.assign(shaped([s.points(step, rng) for s, rng in zip(schedules, rngs)]))
 
     def refine():
-        candidates = problem.domain.fresh(CANDIDATES_PER_POINT * spec.points)
-        squares = residuals.squared_residuals(model, candidates)
-        current = points.numpy()
-        if not needs_refinement(squares, residuals.squared_residuals(model, current)):
-            return 0
-        points.assign(refined_field_points(current, candidates, squares, spec.refine, rng))
-        return int(round(spec.refine * spec.points))
+        candidates = [p.domain.fresh(CANDIDATES_PER_POINT * spec.points) for p in problems]
+        squares = np.reshape(residuals.squared_residuals(model, shaped(candidates)), (members, -1))
+        at_points = np.reshape(residuals.squared_residuals(model, points.numpy()), (members, -1))
+        current = np.reshape(points.numpy(), (members, -1, 2))
+        moves = [needs_refinement(squares[k], at_points[k]) for k in range(members)]
+        if not any(moves):
+            return [0] * members if stacked else 0
+        points.assign(shaped([refined_field_points(current[k], candidates[k], squares[k], spec.refine, rngs[k]) if move
+                              else current[k] for k, move in enumerate(moves)]))
+        moved = [int(round(spec.refine * spec.points)) if move else 0 for move in moves]
+        return moved if stacked else moved[0]
 
     context = TrainingContext(
         variables=model.weights, loss=loss, points=points, best=[tf.Variable(v, trainable=False) for v in model.weights],
-        best_loss=tf.Variable(np.inf, dtype=dtype, trainable=False), spec=spec, resample=resample,
-        histories=[History(residuals.term_names)], progress=progress, counts=Counts(), model=model, residuals=residuals,
-        schedule=schedule, refine=refine,
+        best_loss=tf.Variable(np.full(members, np.inf) if stacked else np.inf, dtype=dtype, trainable=False), spec=spec,
+        resample=resample, histories=[History(residuals.term_names) for _ in problems], progress=progress, counts=Counts(),
+        model=model, residuals=residuals, schedule=schedules[0], refine=refine,
+        **({"members": members, "rebuild": rebuild, "xla": STACKED_XLA} if stacked else {}),
     )
-    (result,) = run_phases(context)
-    return result, points.numpy()
+    results = run_phases(context)
+    return results, np.reshape(points.numpy(), (members, -1, 2))
 
 
 def refined_field_points(current: np.ndarray, candidates: np.ndarray, squares: np.ndarray, share: float,
