@@ -103,6 +103,20 @@ def test_peer_deepxde_smoke(tmp_path):
         assert result == {"available": False, "reason": result["reason"]}
 
 
+def test_peer_deepxde_pde_smoke(tmp_path):
+    """With DeepXDE: Burgers and Poisson at tiny budgets, pinn and DeepXDE side by side; without it: says so, exits 0."""
+    stdout = run_script("peer_deepxde_pde.py", "--smoke", "--json", tmp_path=tmp_path, timeout=180)
+    result = json.loads(next(line for line in stdout.splitlines() if line.startswith(MARK))[len(MARK):])
+    if _has_peer():
+        assert result["available"] and not result["failures"], result
+        assert "SMOKE RUN" in stdout and "DeepXDE / pinn" in stdout and "MISMATCH" not in stdout
+        assert {(r["side"], r["case"]) for r in result["results"]} == {
+            (side, case) for side in ("pinn", "deepxde") for case in ("burgers", "poisson")}
+    else:
+        assert "peer_deepxde_pde: skipped:" in stdout and "is not installed" in stdout
+        assert result == {"available": False, "reason": result["reason"]}
+
+
 def test_batch_smoke(tmp_path):
     """Two tiny runs one by one (scripts/solve.py) and as one scripts/batch.py --jobs 2, into temporary folders."""
     stdout = run_script("batch.py", "--smoke", tmp_path=tmp_path, timeout=150)
