@@ -5,6 +5,7 @@
     python benchmarks/pde.py --only heat poisson   # some of them
     python benchmarks/pde.py --timeout 900         # seconds allowed per problem (default 900)
     python benchmarks/pde.py --json out.json       # also keep every figure
+    python benchmarks/pde.py --smoke               # heat and the inverse problem at tiny settings: checks the script runs
 
 Per problem: relative L2 error against the exact solution (or the reference:
 the method of lines, or finite differences), the reference's own accuracy,
@@ -41,16 +42,20 @@ TARGETS = {
     "laplace_neumann": ("problems/laplace_neumann.yaml", [], 1e-3, "verified, u rel. L2 <= 1e-3"),
     "nonlinear_elliptic": ("problems/nonlinear_elliptic.yaml", [], 1e-3, "verified, u rel. L2 <= 1e-3"),
 }
+#: --smoke: tiny settings (the figures mean nothing), on these targets by default.
+SMOKE_OVERRIDES = ["training.adam.steps=20", "training.lbfgs.steps=5", "training.lm.steps=2", "training.points=64",
+                   "output.points=[11, 11]", "network.hidden=[8, 8]", "training.jit_compile=false"]
+SMOKE_TARGETS = ["heat", "inverse_noisy"]
 #: Every shipped problem must train within this many seconds here.
 TIME_LIMIT = 600.0
 
 
-def measure(name: str) -> dict:
+def measure(name: str, smoke: bool = False) -> dict:
     """Solve one target in this process and return its figures."""
     import pinn
 
     path, overrides, target, what = TARGETS[name]
-    problem = pinn.load_problem(ROOT / path, overrides)
+    problem = pinn.load_problem(ROOT / path, [*overrides, *(SMOKE_OVERRIDES if smoke else [])])
     start = time.perf_counter()
     run = pinn.run_problem(problem, progress=False, plot=False)
     wall = time.perf_counter() - start
@@ -84,16 +89,19 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="*", choices=sorted(TARGETS), default=None)
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--smoke", action="store_true", help="tiny settings: checks the script runs (figures mean nothing)")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # the child process
     arguments = parser.parse_args(argv)
     if arguments.one:
-        print("@@RESULT " + json.dumps(measure(arguments.one)), flush=True)
+        print("@@RESULT " + json.dumps(measure(arguments.one, arguments.smoke)), flush=True)
         return 0
-    names = arguments.only or list(TARGETS)
+    names = arguments.only or (SMOKE_TARGETS if arguments.smoke else list(TARGETS))
+    if arguments.smoke:
+        print("SMOKE RUN: tiny settings, the figures mean nothing")
     results = []
     print(f"{'problem':15} {'target':32} {'reached':>9}  {'against':9} {'ref. acc.':>9} {'train s':>8}  {'verdict':8} steps / status")
     for name in names:
-        command = [sys.executable, __file__, "--one", name]
+        command = [sys.executable, __file__, "--one", name, *(["--smoke"] if arguments.smoke else [])]
         env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=arguments.timeout, cwd=ROOT, env=env)

@@ -117,6 +117,16 @@ def test_peer_deepxde_pde_smoke(tmp_path):
         assert result == {"available": False, "reason": result["reason"]}
 
 
+def test_pde_smoke(tmp_path):
+    """The PDE targets' script at tiny settings: heat and the inverse problem, each in its own process, a table row each."""
+    figures = tmp_path / "pde.json"
+    stdout = run_script("pde.py", "--smoke", "--timeout", "240", "--json", str(figures), tmp_path=tmp_path, timeout=300)
+    assert "SMOKE RUN" in stdout
+    results = json.loads(figures.read_text())
+    assert [r["name"] for r in results] == ["heat", "inverse_noisy"]
+    assert all("error" not in r and r["figure"] is not None and r["train_seconds"] > 0 for r in results), results
+
+
 def test_batch_smoke(tmp_path):
     """Two tiny runs one by one (scripts/solve.py) and as one scripts/batch.py --jobs 2, into temporary folders."""
     stdout = run_script("batch.py", "--smoke", tmp_path=tmp_path, timeout=150)
