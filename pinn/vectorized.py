@@ -32,13 +32,11 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .members import STACKED_XLA, varying_parameters  # noqa: F401  (pinn.vectorized.varying_parameters)
 from .problem import Data, Problem
 
 #: Problem fields that only describe a run and may differ between members.
 METADATA_FIELDS = ("name", "description", "file", "as_run")
-#: XLA for the stacked Adam block: off, because XLA's CPU batched matmul made a 64-member
-#: quadratic step 3x slower than TensorFlow's own kernels (209 vs 70 ms, 2 cores, float64).
-STACKED_XLA = False
 
 _FIX = "--vectorize only batches runs that differ in parameter values and training.seed: drop --vectorize or sweep only parameters and seeds"
 
@@ -161,11 +159,6 @@ def _shown(value) -> str:
 # --------------------------------------------------------------------------- the stacked model
 
 
-def varying_parameters(problems: Sequence[Problem]) -> Tuple[str, ...]:
-    """Names of the fixed (non-trainable) parameters whose value differs between members."""
-    first = problems[0]
-    return tuple(p.name for p in first.parameters
-                 if not p.trainable and any(q.parameter(p.name).value != p.value for q in problems[1:]))
 
 
 def build_stacked_model(problems: Sequence[Problem]):

@@ -29,7 +29,7 @@ from .equations import exact_shape, parse_equations, read_conditions, read_domai
 from .fields import TOP_LEVEL_KEYS, read_options
 from .limits import MAX_NAME
 from .names import Names, read_parameters, read_unknowns
-from .values import Context, check_keys, describe, identifier
+from .values import Context, check_keys, describe, identifier, plain as _plain
 
 #: (test, fault) for a problem name, which becomes a folder name (runs/NAME).
 _NAME_FAULTS = (
@@ -216,12 +216,3 @@ def _kind(equations, conditions) -> str:
     if conditions and len({p for c in conditions for p in c.points}) == 1:
         return "ivp"
     return "bvp"
-
-
-def _plain(value: Any) -> Any:
-    """A copy made of plain dicts, lists, strings and numbers, for safe_dump."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value

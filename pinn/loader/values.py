@@ -143,3 +143,12 @@ def identifier(ctx: Context, name: Any, location: str, what: str) -> str:
     if name in ex.CONSTANTS:
         raise ctx.error(f"'{name}' is the constant {ex.CONSTANTS[name]:.6g} and cannot name {what}", location, "Choose another name.")
     return name
+
+
+def plain(value: Any) -> Any:
+    """A copy made of plain dicts, lists, strings and numbers, for safe_dump."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value

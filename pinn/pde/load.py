@@ -19,11 +19,10 @@ from .. import expressions as ex
 from ..domain import Interval, Rectangle
 from ..errors import ExpressionError, ProblemError, did_you_mean
 from ..problem import Equation, Expression, Parameter
-from ..loader.build import _plain
 from ..loader.equations import read_domain
 from ..loader.fields import read_options
 from ..loader.names import check_finite, read_parameters
-from ..loader.values import Context, describe, identifier, integer, number, text
+from ..loader.values import Context, describe, identifier, integer, number, plain as _plain, text
 from .problem import DEFAULT_OUTPUT_POINTS, PDE_REFERENCE_MODES, PDECondition, PDEData, PDEProblem
 
 #: Interior collocation points when training.points is not given (DeepXDE's Burgers example uses 2,540).

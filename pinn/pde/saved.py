@@ -1,4 +1,5 @@
-"""Saving and loading a solution in two variables: weights, the problem as run, and a summary (model.json)."""
+"""Saving a solution in two variables: weights, the problem as run, and a summary (model.json); reloading it is
+:mod:`pinn.pde.reload`."""
 
 from __future__ import annotations
 
@@ -29,24 +30,3 @@ def save_field_solution(solution, directory: Union[str, Path]) -> Path:
     }
     (directory / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return directory
-
-
-def load_field_solution(directory: Path, meta: dict):
-    """Rebuild a saved two-variable solution (checked against its grid again, without the numerical reference)."""
-    from ..phase_support import Status
-    from ..problem_file import load_problem
-    from ..saved import _damaged, _phases, _read_weights, _RESAVE
-    from ..training import TrainingResult
-    from .solve import build_field_model, make_field_solution
-
-    problem = load_problem(directory / PROBLEM_FILE)
-    try:
-        status = Status(meta["status"])
-    except ValueError:
-        raise _damaged(directory, f"{META_FILE} has an unknown status {meta['status']!r}", _RESAVE) from None
-    model, residuals = build_field_model(problem)
-    for variable, value in zip(model.weights, _read_weights(directory, [tuple(v.shape) for v in model.weights])):
-        variable.assign(value)
-    training = TrainingResult(status=status, message=meta["message"], history={}, phases=_phases(directory, meta),
-                              best_loss=meta["final_loss"])
-    return make_field_solution(problem, model, training, residuals, check=False)

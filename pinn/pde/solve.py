@@ -107,7 +107,7 @@ def build_stacked_field_model(problems, stacked: bool = True):
     """
     import tensorflow as tf
 
-    from ..vectorized import varying_parameters
+    from ..members import varying_parameters
     from .network import FieldMLP, FieldTrial, hard_conditions, output_scales
     from .residuals import FieldResiduals
 
@@ -152,7 +152,7 @@ def _train(problems, model, residuals, progress, rebuild=None):
     from ..phase_support import Counts, History, TrainingContext, weighted_total
     from ..refinement import needs_refinement
     from ..training import run_phases
-    from ..vectorized import STACKED_XLA
+    from ..members import STACKED_XLA
 
     stacked = rebuild is not None
     members = len(problems)
