@@ -53,12 +53,14 @@ the performance issue's: pinn's Adam step at least 3x faster than DeepXDE's.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_deepxde import missing  # noqa: E402  (why the peer cannot run here: the same check as the ODE peer's)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -86,16 +88,6 @@ SMOKE_CASES = [("burgers", "float32"), ("poisson", "float32")]
 OTHER_SETTINGS = {"pinn": "xla-off"}
 
 
-def missing() -> str:
-    """Why the peer cannot run here, or '' if it can."""
-    for module, package in (("deepxde", "deepxde"), ("tensorflow_probability", "tensorflow-probability")):
-        try:  # DeepXDE's TensorFlow backend imports TensorFlow Probability
-            found = importlib.util.find_spec(module) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            return f"{package} is not installed (pip install deepxde tensorflow-probability tf-keras)"
-    return ""
 
 
 def pinn_overrides(mode: str, dtype: str, setting: str):

@@ -100,7 +100,7 @@ def build_stacked_field_model(problems, stacked: bool = True):
     """(model, residuals) of K members differing only in parameter values and seeds, as one stacked FieldTrial.
 
     Member k's network starts from its own ``training.seed`` and its trainable parameters from their own initial
-    values; the fixed parameters whose value differs (:func:`pinn.vectorized.varying_parameters`) are [K, 1]
+    values; the fixed parameters whose value differs (:func:`pinn.members.varying_parameters`) are [K, 1]
     tensors in the model; the hard forms, scales and residuals are the first member's (the members' conditions
     are the same, :func:`pinn.vectorized.vectorize_problem_reason`).  ``stacked`` False: the single model of
     ``problems[0]``.
