@@ -59,9 +59,6 @@ def vectorize_problem_reason(problems: Sequence[Problem]) -> Optional[str]:
         reason = _field_reason(problems)
         if reason is not None:
             return reason
-    if any(p.training.windows not in ("auto", 1) for p in problems):
-        return ("training.windows marches each run by itself, window after window, and the stacked members cannot; "
-                "run the sweep without --vectorize, or with training.windows: auto (one window per member)")
     first = _comparable(problems[0])
     for problem in problems[1:]:
         difference = _first_difference(first, _comparable(problem), "")
@@ -219,6 +216,7 @@ def solve_vectorized(problems: Sequence[Problem], *, progress: Union[None, bool,
     from .progress import progress_reporter
     from .solver import make_solution
     from .tensorflow_setup import ensure_tensorflow
+    from .windows import explicit_boundaries, march_members
 
     ensure_tensorflow()
     reason = vectorize_problem_reason(problems)
@@ -227,6 +225,9 @@ def solve_vectorized(problems: Sequence[Problem], *, progress: Union[None, bool,
     problems = list(problems)
     if getattr(problems[0], "dimension", 1) == 2:
         return _solve_fields(problems, progress)
+    if explicit_boundaries(problems[0]) is not None:  # every member on the same windows (pinn.windows)
+        with progress_reporter(progress) as report:
+            return march_members(problems, report)
     model, residuals = build_stacked_model(problems)
     with progress_reporter(progress) as report:
         results = train_members(model, residuals, problems, progress=report)

@@ -54,7 +54,7 @@ import numpy as np
 
 from . import expressions as ex
 from .domain import Interval
-from .problem import Condition, FixedValue, Problem
+from .problem import Condition, FixedValue, Parameter, Problem
 
 FIRST_WINDOWS = 8  # auto, after one window failed: the first window is this share of the domain
 GROW = 2.0  # a window passing easily lets the next be this much longer
@@ -107,20 +107,33 @@ def next_length(length: float, record: WindowRecord, shortened: bool) -> float:
 
 def window_problem(problem: Problem, low: float, high: float, start: Optional[Mapping[str, Sequence[float]]],
                    index: int) -> Problem:
-    """The sub-problem of one window: [low, high], initial values ``start[u][j]`` (None: the problem's own conditions)."""
-    conditions = problem.conditions if start is None else tuple(
-        _initial_value(u, j, low, float(value), index) for u in problem.unknowns for j, value in enumerate(start[u]))
+    """The sub-problem of one window: [low, high], initial values ``start[u][j]`` (None: the problem's own conditions).
+
+    Each initial value is a fixed parameter (:func:`start_parameter`) named in its condition, not a number folded
+    into it, so members of a vectorised sweep, which start a window from different values, share its conditions.
+    """
+    conditions, parameters = problem.conditions, problem.parameters
+    if start is not None:
+        conditions = tuple(_initial_value(u, j, low, index) for u in problem.unknowns for j in range(len(start[u])))
+        parameters = parameters + tuple(Parameter(start_parameter(u, j), float(value))
+                                        for u in problem.unknowns for j, value in enumerate(start[u]))
     training = dataclasses.replace(problem.training, windows=1, causal="off", phases=problem.training.window_phases)
     return dataclasses.replace(problem, domain=Interval(float(low), float(high)), conditions=conditions, exact={},
-                               reference="none", training=training)
+                               reference="none", training=training, parameters=parameters)
 
 
-def _initial_value(unknown: str, order: int, point: float, value: float, index: int) -> Condition:
-    """``u^(j)(point) = value``, the window's initial value, built into its network."""
-    source = f"{unknown}{chr(39) * order}({point:.17g}) = {value:.17g}"
-    number = ex.Number(value)
-    equation = ex.Equation(ex.PointValue(unknown, order, ex.Number(point)), number, source)
-    return Condition(equation, source, f"window {index} start", (point,), FixedValue(unknown, order, point, number))
+def start_parameter(unknown: str, order: int) -> str:
+    """The name of the parameter holding u^(order) at a window's start (a ':' keeps it apart from any name a file can use)."""
+    return f"start:{unknown}:{order}"
+
+
+def _initial_value(unknown: str, order: int, point: float, index: int) -> Condition:
+    """``u^(j)(point) = u^(j) where window index - 1 ends``, the window's initial value, built into its network."""
+    derivative = f"{unknown}{chr(39) * order}"
+    source = f"{derivative}({point:.17g}) = {derivative} at the end of window {index - 1}"
+    value = ex.Name(start_parameter(unknown, order))
+    equation = ex.Equation(ex.PointValue(unknown, order, ex.Number(point)), value, source)
+    return Condition(equation, source, f"window {index} start", (point,), FixedValue(unknown, order, point, value))
 
 
 def end_values(problem: Problem, model, at: float) -> Dict[str, List[float]]:
@@ -199,10 +212,7 @@ def march(problem: Problem, progress: Optional[Callable] = None, earlier: Sequen
             rejected.append(window.result)
             high, halvings = low + (high - low) / 2.0, halvings + 1
         window = dataclasses.replace(window, rejected=tuple(rejected))
-        record = WindowRecord(low, high, window.passed, window.worst, seconds,
-                              sum(r.steps for r in (*rejected, window.result)), len(rejected) + 1,
-                              window.verification.message if window.result.status.success else window.result.message,
-                              None if start is None else {u: tuple(v) for u, v in start.items()})
+        record = _record(window, low, high, start, seconds)
         trained.append(window)
         records.append(record)
         if fixed is None:
@@ -213,6 +223,47 @@ def march(problem: Problem, progress: Optional[Callable] = None, earlier: Sequen
         start = end_values(problem, window.model, high)
         low = high
     return _solution(problem, trained, records, earlier)
+
+
+def _record(window: _Trained, low: float, high: float, start, seconds: float) -> WindowRecord:
+    """The record of a trained window (its rejected attempts counted in steps and attempts)."""
+    return WindowRecord(low, high, window.passed, window.worst, seconds,
+                        sum(r.steps for r in (*window.rejected, window.result)), len(window.rejected) + 1,
+                        window.verification.message if window.result.status.success else window.result.message,
+                        None if start is None else {u: tuple(v) for u, v in start.items()})
+
+
+def march_members(problems: Sequence[Problem], progress: Optional[Callable] = None) -> list:
+    """A vectorised sweep on explicit ``training.windows``: every member on the same windows -> one Solution each.
+
+    Window k of all K members is one stacked model (:mod:`pinn.vectorized`); member m starts it from its own
+    end values of window k - 1, held as the varying parameters of :func:`window_problem`.  Each member's
+    window is checked by itself, and each member's march as one solve, as :func:`march` does for one run.
+    A window's seconds are the wall time of the shared, stacked training.
+    """
+    from .verification import measure, verify
+    from .vectorized import build_stacked_model, member_model, train_members
+
+    boundaries = explicit_boundaries(problems[0])
+    starts: List[Optional[Dict[str, List[float]]]] = [None] * len(problems)
+    trained: List[List[_Trained]] = [[] for _ in problems]
+    records: List[List[WindowRecord]] = [[] for _ in problems]
+    for index, (low, high) in enumerate(zip(boundaries[:-1], boundaries[1:])):
+        subs = [window_problem(p, low, high, start, index) for p, start in zip(problems, starts)]
+        begun = time.perf_counter()
+        model, residuals = build_stacked_model(subs)
+        results = train_members(model, residuals, subs, progress=progress)
+        seconds = time.perf_counter() - begun
+        for member, (sub, result) in enumerate(zip(subs, results)):
+            single, single_residuals = member_model(sub, model, member)
+            verification = verify(sub, measure(sub, single, single_residuals), np.zeros(0), {}, None, {})
+            window = _Trained(sub, single, result, verification, seconds)
+            trained[member].append(window)
+            records[member].append(_record(window, low, high, starts[member], seconds))
+            starts[member] = end_values(problems[member], single, high)
+        if any(r.status.value == "interrupted" for r in results):
+            break
+    return [_solution(p, t, r, ()) for p, t, r in zip(problems, trained, records)]
 
 
 def rebuild(problem: Problem, records: Sequence[WindowRecord]):
