@@ -60,6 +60,12 @@ ADVICE = {
                  "or loosen verify.parameters if the data allow no better (noise).",
 }
 
+#: A boundary-value problem whose equations or error failed: what benchmarks/long_bvp.py measured.
+LONG_BVP_ADVICE = ("If the solution has a layer much thinner than the domain or many oscillations across it: "
+                   "one network does not resolve those, and neither 8x the points, a wider network nor LM "
+                   "repaired it when measured (docs/benchmarks.md, 'Long boundary-value problems'); solve a "
+                   "shorter domain or a milder parameter, or use scipy.integrate.solve_bvp.")
+
 
 @dataclass(frozen=True)
 class EquationFigures:
@@ -123,6 +129,7 @@ class Verification:
 
     checks: Tuple[Check, ...]
     reference: str = "none"  # what the reference check compared with: exact | reference | none
+    advice: Tuple[str, ...] = ()  # said after the checks' own advice when any check failed (LONG_BVP_ADVICE)
 
     @property
     def passed(self) -> bool:
@@ -143,7 +150,7 @@ class Verification:
             return f"The solution passed all {len(self.checks)} checks."
         failures = "; ".join(f"{c.name} is {c.figure:.1e} (at most {c.threshold:.0e} allowed{', ' + c.detail if c.detail else ''})"
                              for c in self.failed)
-        advice = " ".join(dict.fromkeys(ADVICE[c.kind] for c in self.failed))
+        advice = " ".join(dict.fromkeys([*(ADVICE[c.kind] for c in self.failed), *self.advice]))
         return f"The solution failed its checks: {failures}. {advice}"
 
     def as_dict(self) -> Dict[str, Any]:
@@ -236,7 +243,9 @@ def verify(problem, measurements: Measurements, x: np.ndarray, solution_values: 
                                 f"{reference.source} ({reference.method or 'closed form'})"
                                 + _singular_note(defined, limits[u][0] if u in limits else None)))
     checks += _parameter_checks(problem, parameters or {})
-    return Verification(tuple(checks), against)
+    failed_residual = any(c.kind in ("residual", "reference") and not c.passed for c in checks)
+    advice = (LONG_BVP_ADVICE,) if failed_residual and getattr(problem, "kind", None) == "bvp" else ()
+    return Verification(tuple(checks), against, advice)
 
 
 def _parameter_checks(problem, learned: Mapping[str, float]) -> list:

@@ -22,7 +22,7 @@ from pinn.expressions import additive_terms, parse_expression, to_text
 from pinn.reference import Reference
 from pinn.problem import VerifySpec
 from pinn.verification import (
-    ADVICE, NOISE_FLOOR, Check, ConditionFigures, EquationFigures, Measurements, Verification, fresh_point_count, verify,
+    ADVICE, LONG_BVP_ADVICE, NOISE_FLOOR, Check, ConditionFigures, EquationFigures, Measurements, Verification, fresh_point_count, verify,
 )
 
 from conftest import problem_path
@@ -104,6 +104,17 @@ def test_a_relative_residual_above_verify_residual_fails_as_residual():
     assert verify(decay("verify.residual=1e-2"), figures, X, solution_values(), reference()).passed
     assert not verify(decay("verify.residual=1e-4"), measurements([equation(fresh_rms=5e-4)]), X, solution_values(),
                       reference()).passed
+
+
+def test_a_failed_boundary_value_problem_adds_the_long_bvp_advice_and_an_initial_value_problem_does_not():
+    bvp = pinn.load_problem(problem_path("boundary_layer"))  # eps y'' + y' = 0, y(0) = 0, y(1) = 1: unknown y
+    failing = measurements([equation(fresh_rms=5e-2)], [])
+    x, values = np.linspace(0, 1, 31), {"y": np.zeros((1, 31))}
+    failed = verify(bvp, failing, x, values)
+    assert not failed.passed and failed.message.endswith(LONG_BVP_ADVICE)
+    assert "scipy.integrate.solve_bvp" in failed.message
+    assert LONG_BVP_ADVICE not in verify(bvp, measurements([equation()], []), x, values).message  # passed: no advice
+    assert LONG_BVP_ADVICE not in verify(decay(), failing, X, solution_values()).message  # an IVP: not this advice
 
 
 def test_the_relative_residual_is_judged_against_the_scale_of_the_terms():
