@@ -8,10 +8,11 @@
 
 Each problem (problems/<stem>.yaml, written from textbooks, none tuned on) is
 solved with ``pinn.run_problem`` in a fresh subprocess at each configuration
-of ``CONFIGS``: pinn's defaults, and the simpler remedies the issue names
-instead of a decomposition into subdomains: more collocation points, a wider
-network, both, no adaptive point density (the phase ``refine`` off, to see
-what it adds), and LM on a small network.  Printed per problem and
+of ``CONFIGS``: pinn's defaults, the simpler remedies the issue names
+(more collocation points, a wider network, both, no adaptive point density
+-- the phase ``refine`` off, to see what it adds -- and LM on a small
+network), and the decomposition into subdomains (``training.subdomains``,
+:mod:`pinn.subdomains`; the pieces of ``SUBDOMAINS``).  Printed per problem and
 configuration: the relative L2 error against the exact solution (or pinn's
 scipy reference), the training seconds (every attempt counted), the
 self-check's verdict; then, per configuration, how many problems were
@@ -42,7 +43,17 @@ CONFIGS = [
     ("points_wide", ["training.points=1024", "network.hidden=[128,128]"], "both"),
     ("lm", ["network.hidden=[32,32]", "training.phases=[adam,lbfgs,lm]", "training.points=512"],
      "1-32-32-1, 512 points, LM after L-BFGS"),
+    ("subdomains", ["network.hidden=[32,32]", "training.phases=[adam,lbfgs,lm]", "training.lm.steps=200"],
+     "training.subdomains (SUBDOMAINS), 1-32-32-N, LM 200 after L-BFGS"),
 ]
+#: The subdomains of the configuration "subdomains": graded into each layer (e^-10 of the layer at the end of the
+#: third piece), equal pieces of about one period where the solution oscillates.
+SUBDOMAINS = {
+    "boundary_layer_thin": "[0,0.001,0.003,0.01,0.03,0.1,1]",
+    "reaction_layers": "[0,0.01,0.03,0.1,0.9,0.97,0.99,1]",
+    "oscillating_bvp": "10",
+    "airy_bvp": "10",
+}
 SMOKE = ["training.adam.steps=30", "training.lbfgs.steps=10", "training.jit_compile=false", "output.points=101",
          "training.points=32", "network.hidden=[16,16]", "training.lm.steps=10"]
 
@@ -53,7 +64,8 @@ def run(problems, configs, extra, timeout) -> list:
     print("|---|---|---|---|---|---|")
     for stem in problems:
         for name, overrides, _ in configs:
-            result = harness.measure(stem, [*overrides, *extra], timeout)
+            pieces = [f"training.subdomains={SUBDOMAINS[stem]}"] if name == "subdomains" else []
+            result = harness.measure(stem, [*overrides, *pieces, *extra], timeout)
             result.update(configuration=name, stem=stem)
             if "error" in result:
                 print(f"| {stem} | {name} | error: {result['error']} | - | - | - |", flush=True)

@@ -168,6 +168,7 @@ class TrainingSpec:
     causal: str = "auto"  # grow the window from t0 (IVPs): auto after a failed check, on always, off never
     growth: int = 8000  # initial-value problems: Adam steps, before training.adam.steps, while the trained window grows from t0
     windows: Union[str, int, Tuple[float, ...]] = "auto"  # initial-value problems: auto, N equal windows, or their boundaries (pinn.windows)
+    subdomains: Union[int, Tuple[float, ...]] = 1  # boundary-value problems: N equal subdomains or their boundaries (pinn.subdomains)
     window_phases: Tuple[str, ...] = ("adam", "lm")  # what each window of a march runs, in place of phases
     constraints: str = "auto"
     adam: AdamSpec = field(default_factory=AdamSpec)

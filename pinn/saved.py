@@ -54,11 +54,19 @@ def load_solution(directory: Union[str, Path]) -> "Solution":
         from .windows import rebuild
 
         model = rebuild(problem, windows)
+    elif getattr(problem.training, "subdomains", 1) != 1:
+        from .subdomains import rebuild as rebuild_subdomains
+
+        model = rebuild_subdomains(problem)
     for variable, value in zip(model.weights, _read_weights(directory, [tuple(v.shape) for v in model.weights])):
         variable.assign(value)
     training = TrainingResult(status=status, message=meta["message"], history={}, phases=_phases(directory, meta),
                               best_loss=meta["final_loss"])
     solution = make_solution(problem, model, training, residuals, provenance=_provenance(meta))
+    if getattr(problem.training, "subdomains", 1) != 1:
+        from .subdomains import interface_check, with_interfaces
+
+        return with_interfaces(solution, interface_check(problem, model))
     if not windows:
         return solution
     from .windows import with_windows

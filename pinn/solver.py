@@ -55,10 +55,13 @@ def _solve_with_retry(problem: Problem, progress: Optional[Callable]) -> Solutio
     attempt is kept in ``Solution.attempts``.
     """
     from .collocation import can_grow
+    from .subdomains import boundaries as subdomain_boundaries, solve_subdomains
     from .windows import explicit_boundaries, march, marches
 
     if explicit_boundaries(problem) is not None:
         return march(problem, progress)
+    if subdomain_boundaries(problem) is not None:
+        return solve_subdomains(problem, progress)
     causal = problem.training.causal == "auto" and can_grow(problem)
     by_windows = problem.training.windows == "auto" and marches(problem)
     first_try = dataclasses.replace(problem, training=dataclasses.replace(problem.training, refine=0.0)) if causal or by_windows else problem

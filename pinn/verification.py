@@ -63,8 +63,9 @@ ADVICE = {
 #: A boundary-value problem whose equations or error failed: what benchmarks/long_bvp.py measured.
 LONG_BVP_ADVICE = ("If the solution has a layer much thinner than the domain or many oscillations across it: "
                    "one network does not resolve those, and neither 8x the points, a wider network nor LM "
-                   "repaired it when measured (docs/benchmarks.md, 'Long boundary-value problems'); solve a "
-                   "shorter domain or a milder parameter, or use scipy.integrate.solve_bvp.")
+                   "repaired it when measured; split the domain (training.subdomains: 10, or boundaries graded "
+                   "into the layer such as [0, 0.001, 0.003, 0.01, 0.03, 1]) with network.hidden: [32, 32] and "
+                   "training.phases: [adam, lbfgs, lm] (docs/problem-format.md, 'Long boundary-value problems').")
 
 
 @dataclass(frozen=True)
@@ -244,7 +245,8 @@ def verify(problem, measurements: Measurements, x: np.ndarray, solution_values: 
                                 + _singular_note(defined, limits[u][0] if u in limits else None)))
     checks += _parameter_checks(problem, parameters or {})
     failed_residual = any(c.kind in ("residual", "reference") and not c.passed for c in checks)
-    advice = (LONG_BVP_ADVICE,) if failed_residual and getattr(problem, "kind", None) == "bvp" else ()
+    one_domain = getattr(problem, "kind", None) == "bvp" and getattr(problem.training, "subdomains", 1) == 1
+    advice = (LONG_BVP_ADVICE,) if failed_residual and one_domain else ()
     return Verification(tuple(checks), against, advice)
 
 

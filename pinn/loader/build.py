@@ -71,6 +71,7 @@ def build(ctx: Context, document: Dict[str, Any], file: Optional[str], default_n
     _check_whole(ctx, equations, conditions, unknowns, orders, parameters, data, network, training)
     kind = _kind(equations, conditions)
     _check_windows(ctx, training.windows, kind, conditions, domain, parameters, data)
+    _check_subdomains(ctx, training, kind, domain, parameters, data)
     as_run = yaml.safe_dump(_plain({"name": name, **with_inline_data(document, data, variable)}), sort_keys=False, allow_unicode=True)
     problem = Problem(
         name=name, description=description.strip(), variable=variable, domain=Interval(*domain), unknowns=unknowns,
@@ -205,6 +206,28 @@ def _check_windows(ctx: Context, windows, kind: str, conditions, domain, paramet
                         "parameter's value.")
     if isinstance(windows, tuple) and (windows[0] != float(domain[0]) or windows[-1] != float(domain[1])):
         raise ctx.error(f"the window boundaries run from {windows[0]:g} to {windows[-1]:g}, but the domain is "
+                        f"[{domain[0]:g}, {domain[1]:g}]", location,
+                        f"Start the list at {domain[0]:g} and end it at {domain[1]:g}.")
+
+
+def _check_subdomains(ctx: Context, training, kind: str, domain, parameters, data) -> None:
+    """training.subdomains other than 1: a boundary-value problem, nothing learned, not marched, boundaries on the domain."""
+    pieces = training.subdomains
+    if pieces == 1:
+        return
+    location = "training.subdomains"
+    if kind != "bvp":
+        raise ctx.error(f"subdomains split a boundary-value problem, and this is {'an initial-value problem' if kind == 'ivp' else 'a fit'}",
+                        location, "Use training.windows for an initial-value problem over a long horizon, or "
+                        "training.subdomains: 1.")
+    if data is not None or any(p.trainable for p in parameters):
+        raise ctx.error("subdomains do not take observations or trainable parameters", location,
+                        "Solve the inverse problem on one domain (training.subdomains: 1), or give the parameter's value.")
+    if training.windows not in ("auto", 1):
+        raise ctx.error("training.windows and training.subdomains cannot both split the domain", location,
+                        "Keep one of them.")
+    if isinstance(pieces, tuple) and (pieces[0] != float(domain[0]) or pieces[-1] != float(domain[1])):
+        raise ctx.error(f"the subdomain boundaries run from {pieces[0]:g} to {pieces[-1]:g}, but the domain is "
                         f"[{domain[0]:g}, {domain[1]:g}]", location,
                         f"Start the list at {domain[0]:g} and end it at {domain[1]:g}.")
 

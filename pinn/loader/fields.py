@@ -121,6 +121,28 @@ def window_choice(ctx: Context, windows: Any, location: str) -> Union[str, int, 
     return integer(ctx, windows, location, 1, LIMITS["training.windows"])
 
 
+def subdomain_choice(ctx: Context, pieces: Any, location: str) -> Union[int, Tuple[float, ...]]:
+    """training.subdomains: a number of equal subdomains, or the boundaries [x0, x1, ..., xN] (increasing)."""
+    if isinstance(pieces, (list, tuple)):
+        if len(pieces) < 2:
+            raise ctx.error(f"a list of subdomain boundaries needs at least the two ends, got {describe(pieces)}", location,
+                            "Write the boundaries from the start of the domain to its end, e.g. subdomains: [0, 0.05, 1].")
+        bounds = tuple(number(ctx, v, f"{location}[{i}]") for i, v in enumerate(pieces))
+        if any(b <= a for a, b in zip(bounds, bounds[1:])):
+            raise ctx.error(f"the subdomain boundaries {list(bounds)} do not increase", location,
+                            "List each boundary once, from the start of the domain to its end.")
+        if len(bounds) - 1 > LIMITS["training.subdomains"]:
+            raise ctx.error(f"{len(bounds) - 1} subdomains are beyond the limit of {LIMITS['training.subdomains']}",
+                            location, "Use fewer, longer subdomains.")
+        return bounds
+    if isinstance(pieces, str) and pieces.strip().isdigit():
+        pieces = int(pieces)
+    if isinstance(pieces, str) or isinstance(pieces, bool) or not isinstance(pieces, (int, float)):
+        raise ctx.error(f"expected a number of subdomains or a list of boundaries, got {describe(pieces)}", location,
+                        "Write subdomains: 1 (the default), subdomains: 10, or subdomains: [0, 0.05, 1].")
+    return integer(ctx, pieces, location, 1, LIMITS["training.subdomains"])
+
+
 FIELDS: Dict[type, Dict[str, Reader]] = {
     NetworkSpec: {
         "hidden": hidden_layers,
@@ -162,6 +184,7 @@ FIELDS: Dict[type, Dict[str, Reader]] = {
         "causal": pick(CAUSAL_MODES),
         "growth": whole(0, "training.adam.steps"),
         "windows": window_choice,
+        "subdomains": subdomain_choice,
         "window_phases": phase_list,
         "refine": share,
         "constraints": pick(CONSTRAINT_MODES),

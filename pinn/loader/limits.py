@@ -15,6 +15,7 @@ LIMITS = {
     "training.lbfgs.history": 1_000,
     "training.lm.steps": 100_000,
     "training.windows": 256,
+    "training.subdomains": 64,
     "training.steps_per_call": 10_000,
     "network.width": 4_096,
     "network.depth": 64,
