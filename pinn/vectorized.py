@@ -28,6 +28,7 @@ This module imports TensorFlow only inside functions, so the
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -169,7 +170,7 @@ def build_stacked_model(problems: Sequence[Problem]):
     from .tensorflow_setup import tf_dtype
     from .network import MLP, TrialSolution
     from .residuals import compile_residuals
-    from .solver import split_for_training
+    from .assembly import split_for_training
 
     first = problems[0]
     dtype = tf_dtype(first.training.dtype)
@@ -189,7 +190,7 @@ def build_stacked_model(problems: Sequence[Problem]):
 
 def member_model(problem: Problem, stacked, member: int):
     """A separate single model for ``problem`` holding member ``member``'s slice of the stacked weights."""
-    from .solver import build_model
+    from .assembly import build_model
 
     model, residuals = build_model(problem)
     _copy_member(model, stacked, member)
@@ -214,9 +215,9 @@ def solve_vectorized(problems: Sequence[Problem], *, progress: Union[None, bool,
     problems cannot be batched (see :func:`vectorize_problem_reason`).
     """
     from .progress import progress_reporter
-    from .solver import make_solution
+    from .assembly import make_solution
     from .tensorflow_setup import ensure_tensorflow
-    from .windows import explicit_boundaries, march_members
+    from .windows import explicit_boundaries
 
     ensure_tensorflow()
     reason = vectorize_problem_reason(problems)
@@ -236,6 +237,39 @@ def solve_vectorized(problems: Sequence[Problem], *, progress: Union[None, bool,
         single, single_residuals = member_model(problem, model, k)
         solutions.append(make_solution(problem, single, result, single_residuals))
     return solutions
+
+
+def march_members(problems: Sequence[Problem], progress: Optional[Callable] = None) -> list:
+    """A vectorised sweep on explicit ``training.windows``: every member on the same windows -> one Solution each.
+
+    Window k of all K members is one stacked model (:func:`build_stacked_model`); member m starts it from its own
+    end values of window k - 1, held as the varying parameters of :func:`pinn.windows.window_problem`.  Each member's
+    window is checked by itself, and each member's march as one solve, as :func:`pinn.windows.march` does for one run.
+    A window's seconds are the wall time of the shared, stacked training.
+    """
+    from .verification import measure, verify
+    from .windows import TrainedWindow, end_values, explicit_boundaries, march_solution, window_problem, window_record
+
+    boundaries = explicit_boundaries(problems[0])
+    starts: list = [None] * len(problems)
+    trained: list = [[] for _ in problems]
+    records: list = [[] for _ in problems]
+    for index, (low, high) in enumerate(zip(boundaries[:-1], boundaries[1:])):
+        subs = [window_problem(p, low, high, start, index) for p, start in zip(problems, starts)]
+        begun = time.perf_counter()
+        model, residuals = build_stacked_model(subs)
+        results = train_members(model, residuals, subs, progress=progress)
+        seconds = time.perf_counter() - begun
+        for member, (sub, result) in enumerate(zip(subs, results)):
+            single, single_residuals = member_model(sub, model, member)
+            verification = verify(sub, measure(sub, single, single_residuals), np.zeros(0), {}, None, {})
+            window = TrainedWindow(sub, single, result, verification, seconds)
+            trained[member].append(window)
+            records[member].append(window_record(window, low, high, starts[member], seconds))
+            starts[member] = end_values(problems[member], single, high)
+        if any(r.status.value == "interrupted" for r in results):
+            break
+    return [march_solution(p, t, r, ()) for p, t, r in zip(problems, trained, records)]
 
 
 def _solve_fields(problems, progress) -> List["PDESolution"]:

@@ -145,7 +145,7 @@ def end_values(problem: Problem, model, at: float) -> Dict[str, List[float]]:
 
 
 @dataclass(frozen=True, eq=False)
-class _Trained:
+class TrainedWindow:
     """One window trained and checked."""
 
     problem: Problem
@@ -168,7 +168,7 @@ class _Trained:
         return bool(self.result.status.success and self.verification.passed)
 
 
-def _train_window(problem: Problem, low: float, high: float, start, index: int, progress) -> _Trained:
+def _train_window(problem: Problem, low: float, high: float, start, index: int, progress) -> TrainedWindow:
     """Build, train and check the network of one window."""
     from .collocation import schedule_for
     from .assembly import build_model
@@ -180,7 +180,7 @@ def _train_window(problem: Problem, low: float, high: float, start, index: int, 
     model, residuals = build_model(sub)
     result = train(model, residuals, sub.training, sub.domain, progress=progress, schedule=schedule_for(sub, grow=False))
     verification = verify(sub, measure(sub, model, residuals), np.zeros(0), {}, None, {})
-    return _Trained(sub, model, result, verification, time.perf_counter() - begun)
+    return TrainedWindow(sub, model, result, verification, time.perf_counter() - begun)
 
 
 def march(problem: Problem, progress: Optional[Callable] = None, earlier: Sequence[Mapping[str, object]] = ()):
@@ -190,7 +190,7 @@ def march(problem: Problem, progress: Optional[Callable] = None, earlier: Sequen
     """
     fixed = explicit_boundaries(problem)
     domain = problem.domain
-    trained: List[_Trained] = []
+    trained: List[TrainedWindow] = []
     records: List[WindowRecord] = []
     low, start = domain.low, None
     length = domain.length / FIRST_WINDOWS if fixed is None else None
@@ -212,7 +212,7 @@ def march(problem: Problem, progress: Optional[Callable] = None, earlier: Sequen
             rejected.append(window.result)
             high, halvings = low + (high - low) / 2.0, halvings + 1
         window = dataclasses.replace(window, rejected=tuple(rejected))
-        record = _record(window, low, high, start, seconds)
+        record = window_record(window, low, high, start, seconds)
         trained.append(window)
         records.append(record)
         if fixed is None:
@@ -222,48 +222,15 @@ def march(problem: Problem, progress: Optional[Callable] = None, earlier: Sequen
                 hopeless, length = True, domain.high - high
         start = end_values(problem, window.model, high)
         low = high
-    return _solution(problem, trained, records, earlier)
+    return march_solution(problem, trained, records, earlier)
 
 
-def _record(window: _Trained, low: float, high: float, start, seconds: float) -> WindowRecord:
+def window_record(window: TrainedWindow, low: float, high: float, start, seconds: float) -> WindowRecord:
     """The record of a trained window (its rejected attempts counted in steps and attempts)."""
     return WindowRecord(low, high, window.passed, window.worst, seconds,
                         sum(r.steps for r in (*window.rejected, window.result)), len(window.rejected) + 1,
                         window.verification.message if window.result.status.success else window.result.message,
                         None if start is None else {u: tuple(v) for u, v in start.items()})
-
-
-def march_members(problems: Sequence[Problem], progress: Optional[Callable] = None) -> list:
-    """A vectorised sweep on explicit ``training.windows``: every member on the same windows -> one Solution each.
-
-    Window k of all K members is one stacked model (:mod:`pinn.vectorized`); member m starts it from its own
-    end values of window k - 1, held as the varying parameters of :func:`window_problem`.  Each member's
-    window is checked by itself, and each member's march as one solve, as :func:`march` does for one run.
-    A window's seconds are the wall time of the shared, stacked training.
-    """
-    from .verification import measure, verify
-    from .vectorized import build_stacked_model, member_model, train_members
-
-    boundaries = explicit_boundaries(problems[0])
-    starts: List[Optional[Dict[str, List[float]]]] = [None] * len(problems)
-    trained: List[List[_Trained]] = [[] for _ in problems]
-    records: List[List[WindowRecord]] = [[] for _ in problems]
-    for index, (low, high) in enumerate(zip(boundaries[:-1], boundaries[1:])):
-        subs = [window_problem(p, low, high, start, index) for p, start in zip(problems, starts)]
-        begun = time.perf_counter()
-        model, residuals = build_stacked_model(subs)
-        results = train_members(model, residuals, subs, progress=progress)
-        seconds = time.perf_counter() - begun
-        for member, (sub, result) in enumerate(zip(subs, results)):
-            single, single_residuals = member_model(sub, model, member)
-            verification = verify(sub, measure(sub, single, single_residuals), np.zeros(0), {}, None, {})
-            window = _Trained(sub, single, result, verification, seconds)
-            trained[member].append(window)
-            records[member].append(_record(window, low, high, starts[member], seconds))
-            starts[member] = end_values(problems[member], single, high)
-        if any(r.status.value == "interrupted" for r in results):
-            break
-    return [_solution(p, t, r, ()) for p, t, r in zip(problems, trained, records)]
 
 
 def rebuild(problem: Problem, records: Sequence[WindowRecord]):
@@ -284,11 +251,11 @@ def record_from_dict(raw: Mapping[str, object]) -> WindowRecord:
                         None if start is None else {str(u): tuple(float(v) for v in values) for u, values in start.items()})
 
 
-def _interrupted(trained: Sequence[_Trained]) -> bool:
+def _interrupted(trained: Sequence[TrainedWindow]) -> bool:
     return bool(trained) and trained[-1].result.status.value == "interrupted"
 
 
-def _solution(problem: Problem, trained: Sequence[_Trained], records: Sequence[WindowRecord], earlier):
+def march_solution(problem: Problem, trained: Sequence[TrainedWindow], records: Sequence[WindowRecord], earlier):
     """The march as one Solution over the whole domain, checked as one solve (an interrupted march: the last window reaches the end)."""
     from .assembly import build_model, make_solution
     from .network import WindowedModel
@@ -321,7 +288,7 @@ def window_check(records: Sequence[WindowRecord]):
     return Check("windows failing their own checks", "window", float(len(failed)), 0.0, not failed, detail)
 
 
-def combined_training(trained: Sequence[_Trained]):
+def combined_training(trained: Sequence[TrainedWindow]):
     """One TrainingResult for the march: phases summed by name, histories one after another, the worst status."""
     from .training import PhaseRecord, TrainingResult
 
@@ -337,7 +304,7 @@ def combined_training(trained: Sequence[_Trained]):
                           best_loss=float(max(t.result.best_loss for t in trained)))
 
 
-def _histories(trained: Sequence[_Trained]) -> Dict[str, np.ndarray]:
+def _histories(trained: Sequence[TrainedWindow]) -> Dict[str, np.ndarray]:
     """The windows' histories one after another (steps counted on), with a ``window`` index; terms all windows share."""
     histories = [t.result.history for t in trained]
     keys = [k for k in histories[0] if all(k in h for h in histories)]

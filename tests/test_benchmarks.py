@@ -208,6 +208,18 @@ def test_gauss_newton_smoke(tmp_path):
     assert "candidate at least as accurate on" in shipped
 
 
+def test_long_bvp_smoke(tmp_path):
+    """The long-BVP benchmark, tiny settings: one problem at the defaults and with subdomains, each in a fresh process."""
+    out = tmp_path / "long_bvp.json"
+    stdout = run_script("long_bvp.py", "--smoke", "--json", str(out), tmp_path=tmp_path, timeout=300)
+    assert stdout.startswith("# pinn long-BVP benchmark (smoke)") and "SMOKE RUN" in stdout
+    rows = json.loads(out.read_text())
+    assert [(r["stem"], r["configuration"]) for r in rows] == [("boundary_layer_thin", "default"),
+                                                               ("boundary_layer_thin", "subdomains")]
+    assert all("error" not in r and set(r["errors"]) == {"y"} for r in rows), rows
+    assert "| subdomains | training.subdomains" in stdout
+
+
 def test_windows_smoke(tmp_path):
     """The issue-14 benchmark, tiny settings: one target row in a fresh process; the slowdown part runs its two
     solves of decay where pinn has training.windows, and says it is skipped where it has not."""

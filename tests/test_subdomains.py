@@ -106,3 +106,10 @@ def test_a_decomposed_solution_saves_and_reloads(tmp_path):
     loaded = load_solution(folder)
     np.testing.assert_allclose(loaded.values["y"], solution.values["y"], atol=1e-12)
     assert [c.name for c in loaded.verification.checks] == [c.name for c in solution.verification.checks]
+
+
+def test_subdomains_are_refused_in_two_variables():
+    from conftest import problem_path
+
+    with pytest.raises(ProblemError, match="subdomains are for boundary-value problems in one variable"):
+        pinn.load_problem(problem_path("poisson"), ["training.subdomains=2"])

@@ -75,6 +75,9 @@ def build_pde(ctx: Context, document: Dict[str, Any], file: Optional[str], name:
     _check_activation(ctx, network.activation, max([sum(o) for _, o in partials] + [0]))
     if training.windows not in ("auto", 1):
         raise ctx.error("time windows are for problems in one variable", "training.windows", "Remove training.windows.")
+    if training.subdomains != 1:
+        raise ctx.error("subdomains are for boundary-value problems in one variable", "training.subdomains",
+                        "Remove training.subdomains.")
     as_run = yaml.safe_dump(_plain({"name": name, **document}), sort_keys=False, allow_unicode=True)
     return PDEProblem(
         name=name, description=description.strip(), variables=variables, domain=domain, unknowns=unknowns,
