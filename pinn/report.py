@@ -113,7 +113,7 @@ def plot_figure(solution, reference):
     _draw_errors(error_ax, solution, reference, ref, colours)
     for ax in (values_ax, derivative_ax, error_ax):
         ax.set_xlabel(problem.variable)
-        for boundary in [w.low for w in solution.windows[1:]]:  # a march's window boundaries (pinn.windows)
+        for boundary in _boundaries(solution):  # a march's windows or the subdomains' interfaces
             ax.axvline(boundary, color="0.6", linewidth=0.6, linestyle=":", zorder=0)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
@@ -167,6 +167,17 @@ def _draw_errors(ax, solution, reference, ref, colours) -> None:
     ax.set_title("pointwise error" if ref else "pointwise error (no reference)")
 
 
+def _boundaries(solution) -> list:
+    """The inner boundaries to mark: a march's windows (pinn.windows), or the interfaces of training.subdomains."""
+    if solution.windows:
+        return [w.low for w in solution.windows[1:]]
+    return list(getattr(solution.model, "boundaries", ())[1:-1])
+
+
+#: Loss terms named in the legend at most; beyond them (a system of many pieces) only the total is.
+LEGEND_TERMS = 12
+
+
 def _draw_history(ax, solution) -> None:
     """The total loss and each term against the step, with a line where each later phase begins."""
     from .problem import PHASE_LABELS
@@ -178,7 +189,9 @@ def _draw_history(ax, solution) -> None:
             if name in ("step", "phase", "window"):
                 continue
             series = np.asarray(series, dtype=float)
-            ax.semilogy(steps, np.where(series > 0, series, np.nan), label=name, linewidth=2 if name == "total" else 1)
+            crowded = len(history) - 2 > LEGEND_TERMS and name != "total"
+            ax.semilogy(steps, np.where(series > 0, series, np.nan), label=None if crowded else name,
+                        linewidth=2 if name == "total" else 1, alpha=0.5 if crowded else 1.0)
         phases = history["phase"]
         training = solution.problem.training
         names = training.window_phases if solution.windows else training.phases  # a march's windows run window_phases
@@ -188,7 +201,8 @@ def _draw_history(ax, solution) -> None:
             ax.axvline(begins, color="gray", linestyle="--", linewidth=1)
             ax.text(begins, ax.get_ylim()[1], f" {label}", va="top", fontsize=8, color="gray")
         ax.legend(fontsize=8)
-    ax.set_title("loss history")
+    terms = len([k for k in history if k not in ("step", "phase", "window", "total")]) if history else 0
+    ax.set_title(f"loss history (the total and {terms} terms, unnamed)" if terms > LEGEND_TERMS else "loss history")
     ax.set_xlabel("step")
 
 

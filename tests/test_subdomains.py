@@ -113,3 +113,12 @@ def test_subdomains_are_refused_in_two_variables():
 
     with pytest.raises(ProblemError, match="subdomains are for boundary-value problems in one variable"):
         pinn.load_problem(problem_path("poisson"), ["training.subdomains=2"])
+
+
+def test_the_plot_marks_the_interfaces_and_a_crowded_legend_names_only_the_total(tmp_path):
+    from pinn import report
+
+    solution = pinn.solve(quadratic([0, 0.2, 0.5, 1], adam={"steps": 20}, lbfgs={"steps": 0}), progress=False)
+    assert report._boundaries(solution) == [0.2, 0.5]
+    run = pinn.run_problem(quadratic(8, adam={"steps": 20}, lbfgs={"steps": 0}), out=tmp_path / "run", progress=False)
+    assert (tmp_path / "run" / "plot.png").is_file() and len(run.solution.history) - 2 > report.LEGEND_TERMS
