@@ -41,12 +41,9 @@ from .problem import Condition, Equation, FixedValue, Problem
 
 def boundaries(problem: Problem) -> Optional[Tuple[float, ...]]:
     """The subdomain boundaries ``training.subdomains`` asks for (N equal pieces, or a list); None for one."""
-    pieces = problem.training.subdomains
-    if isinstance(pieces, tuple):
-        return pieces
-    if isinstance(pieces, int) and pieces > 1:
-        return tuple(float(b) for b in np.linspace(problem.domain.low, problem.domain.high, pieces + 1))
-    return None
+    from .windows import equal_or_listed
+
+    return equal_or_listed(problem.training.subdomains, problem.domain)
 
 
 def piece_name(unknown: str, piece: int) -> str:

@@ -92,11 +92,15 @@ def marches(problem: Problem) -> bool:
 
 def explicit_boundaries(problem: Problem) -> Optional[Tuple[float, ...]]:
     """The boundaries ``training.windows`` fixes (N equal windows, or a list); None for auto and for one window."""
-    windows = problem.training.windows
-    if isinstance(windows, tuple):
-        return windows
-    if isinstance(windows, int) and windows > 1:
-        return tuple(float(b) for b in np.linspace(problem.domain.low, problem.domain.high, windows + 1))
+    return equal_or_listed(problem.training.windows, problem.domain)
+
+
+def equal_or_listed(pieces, domain) -> Optional[Tuple[float, ...]]:
+    """Boundaries from a count N > 1 (N equal pieces of ``domain``) or a list (itself); None for anything else."""
+    if isinstance(pieces, tuple):
+        return pieces
+    if isinstance(pieces, int) and not isinstance(pieces, bool) and pieces > 1:
+        return tuple(float(b) for b in np.linspace(domain.low, domain.high, pieces + 1))
     return None
 
 

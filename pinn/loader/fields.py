@@ -97,50 +97,50 @@ def phase_list(ctx: Context, phases: Any, location: str) -> Tuple[str, ...]:
     return names
 
 
+def _boundaries(ctx: Context, value: Any, location: str, noun: str, example: str) -> Tuple[float, ...]:
+    """A list of boundaries [x0, x1, ..., xN], increasing, at most LIMITS[location] pieces (``noun``: windows, subdomains)."""
+    if len(value) < 2:
+        raise ctx.error(f"a list of {noun[:-1]} boundaries needs at least the two ends, got {describe(value)}", location,
+                        f"Write the boundaries from the start of the domain to its end, e.g. {noun}: {example}.")
+    bounds = tuple(number(ctx, v, f"{location}[{i}]") for i, v in enumerate(value))
+    if any(b <= a for a, b in zip(bounds, bounds[1:])):
+        raise ctx.error(f"the {noun[:-1]} boundaries {list(bounds)} do not increase", location,
+                        "List each boundary once, from the start of the domain to its end.")
+    if len(bounds) - 1 > LIMITS[location]:
+        raise ctx.error(f"{len(bounds) - 1} {noun} are beyond the limit of {LIMITS[location]}", location,
+                        f"Use fewer, longer {noun}.")
+    return bounds
+
+
+def _count_or_boundaries(ctx: Context, value: Any, location: str, noun: str, example: str, usage: str):
+    """A number of equal pieces (1 .. LIMITS[location]) or their boundaries (:func:`_boundaries`)."""
+    if isinstance(value, (list, tuple)):
+        return _boundaries(ctx, value, location, noun, example)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ctx.error(f"expected {usage}, got {describe(value)}", location, _usage_fix(noun, example))
+    return integer(ctx, value, location, 1, LIMITS[location])
+
+
+def _usage_fix(noun: str, example: str) -> str:
+    """How to write the field: windows also take auto, their default; subdomains default to 1."""
+    return ("Write windows: auto (the default), windows: 4, or windows: [0, 10, 20, 30]." if noun == "windows" else
+            f"Write {noun}: 1 (the default), {noun}: 10, or {noun}: {example}.")
+
+
 def window_choice(ctx: Context, windows: Any, location: str) -> Union[str, int, Tuple[float, ...]]:
     """training.windows: auto, a number of equal windows, or the boundaries [t0, t1, ..., tN] (increasing)."""
     if isinstance(windows, str) and windows.strip().lower() == "auto":
         return "auto"
-    if isinstance(windows, (list, tuple)):
-        if len(windows) < 2:
-            raise ctx.error(f"a list of window boundaries needs at least the two ends, got {describe(windows)}", location,
-                            "Write the boundaries from the start of the domain to its end, e.g. windows: [0, 10, 20, 30].")
-        bounds = tuple(number(ctx, v, f"{location}[{i}]") for i, v in enumerate(windows))
-        if any(b <= a for a, b in zip(bounds, bounds[1:])):
-            raise ctx.error(f"the window boundaries {list(bounds)} do not increase", location,
-                            "List each boundary once, from the start of the domain to its end.")
-        if len(bounds) - 1 > LIMITS["training.windows"]:
-            raise ctx.error(f"{len(bounds) - 1} windows are beyond the limit of {LIMITS['training.windows']}", location,
-                            "Use fewer, longer windows.")
-        return bounds
-    if isinstance(windows, str) and windows.strip().isdigit():
-        windows = int(windows)
-    if isinstance(windows, str) or isinstance(windows, bool) or not isinstance(windows, (int, float)):
-        raise ctx.error(f"expected auto, a number of windows or a list of boundaries, got {describe(windows)}", location,
-                        "Write windows: auto (the default), windows: 4, or windows: [0, 10, 20, 30].")
-    return integer(ctx, windows, location, 1, LIMITS["training.windows"])
+    return _count_or_boundaries(ctx, windows, location, "windows", "[0, 10, 20, 30]",
+                                "auto, a number of windows or a list of boundaries")
 
 
 def subdomain_choice(ctx: Context, pieces: Any, location: str) -> Union[int, Tuple[float, ...]]:
     """training.subdomains: a number of equal subdomains, or the boundaries [x0, x1, ..., xN] (increasing)."""
-    if isinstance(pieces, (list, tuple)):
-        if len(pieces) < 2:
-            raise ctx.error(f"a list of subdomain boundaries needs at least the two ends, got {describe(pieces)}", location,
-                            "Write the boundaries from the start of the domain to its end, e.g. subdomains: [0, 0.05, 1].")
-        bounds = tuple(number(ctx, v, f"{location}[{i}]") for i, v in enumerate(pieces))
-        if any(b <= a for a, b in zip(bounds, bounds[1:])):
-            raise ctx.error(f"the subdomain boundaries {list(bounds)} do not increase", location,
-                            "List each boundary once, from the start of the domain to its end.")
-        if len(bounds) - 1 > LIMITS["training.subdomains"]:
-            raise ctx.error(f"{len(bounds) - 1} subdomains are beyond the limit of {LIMITS['training.subdomains']}",
-                            location, "Use fewer, longer subdomains.")
-        return bounds
-    if isinstance(pieces, str) and pieces.strip().isdigit():
-        pieces = int(pieces)
-    if isinstance(pieces, str) or isinstance(pieces, bool) or not isinstance(pieces, (int, float)):
-        raise ctx.error(f"expected a number of subdomains or a list of boundaries, got {describe(pieces)}", location,
-                        "Write subdomains: 1 (the default), subdomains: 10, or subdomains: [0, 0.05, 1].")
-    return integer(ctx, pieces, location, 1, LIMITS["training.subdomains"])
+    return _count_or_boundaries(ctx, pieces, location, "subdomains", "[0, 0.05, 1]",
+                                "a number of subdomains or a list of boundaries")
 
 
 FIELDS: Dict[type, Dict[str, Reader]] = {
